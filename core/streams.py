@@ -1,0 +1,119 @@
+"""A small byte-stream interface shared by sockets and tunnel channels.
+
+Protocol handlers (SOCKS5, HTTP proxy, HTTP mapping routing) are written once
+against ``ByteStream`` and work the same over a local TCP socket, a TLS
+socket, or a channel multiplexed over the center link.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol, runtime_checkable
+
+READ_CHUNK = 256 * 1024
+
+
+@runtime_checkable
+class ByteStream(Protocol):
+    """What a protocol handler needs from a connection."""
+
+    peer: str  # "host:port" of the other end, for logs and stats
+
+    async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
+        """Up to ``max_bytes`` bytes; ``b""`` at end of stream."""
+
+    def unread(self, data: bytes) -> None:
+        """Push bytes back so the next read() returns them first."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below its limit (backpressure)."""
+
+    def write_eof(self) -> None:
+        """Half-close: no more writes, reads go on."""
+
+    def close(self, reason: str = "") -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+def format_addr(addr: object) -> str:
+    """``('::1', 80, 0, 0)`` -> ``[::1]:80``; anything else via str()."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host, port = addr[0], addr[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(addr)
+
+
+class TcpStream:
+    """ByteStream over asyncio's StreamReader/StreamWriter (TCP or TLS)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.peer = format_addr(writer.get_extra_info("peername"))
+        self._pushback = b""
+
+    @classmethod
+    async def connect(cls, host: str, port: int, *, timeout: float = 10.0, **kw: object) -> "TcpStream":
+        r, w = await asyncio.wait_for(asyncio.open_connection(host, port, limit=READ_CHUNK, **kw), timeout)
+        return cls(r, w)
+
+    async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
+        if self._pushback:
+            data, self._pushback = self._pushback[:max_bytes], self._pushback[max_bytes:]
+            return data
+        try:
+            return await self.reader.read(max_bytes)
+        except (ConnectionError, OSError):
+            return b""
+
+    def unread(self, data: bytes) -> None:
+        self._pushback = bytes(data) + self._pushback
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    async def drain(self) -> None:
+        try:
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+
+    def write_eof(self) -> None:
+        try:
+            if self.writer.can_write_eof() and not self.writer.is_closing():
+                self.writer.write_eof()
+        except (OSError, RuntimeError):
+            pass
+
+    def close(self, reason: str = "") -> None:
+        self.writer.close()
+
+    async def wait_closed(self) -> None:
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+async def _pump(src: ByteStream, dst: ByteStream) -> None:
+    while True:
+        data = await src.read()
+        if not data:
+            dst.write_eof()
+            return
+        dst.write(data)
+        await dst.drain()
+
+
+async def relay(a: ByteStream, b: ByteStream) -> None:
+    """Copy both ways until both directions reach EOF (or either side fails), then close both."""
+    try:
+        await asyncio.gather(_pump(a, b), _pump(b, a))
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        a.close()
+        b.close()
