@@ -1,0 +1,462 @@
+"""Qt item models over the core's data: live channels, totals, links, and editable mapping/proxy lists.
+
+The live models never walk the core's dicts themselves: once a second one
+``Stats.snapshot()`` is taken (by ChannelTableModel's timer) and handed to every
+model that wants it via the ``refreshed`` signal, so a thousand channels cost one
+copy, not one per view. Refreshes are diffs keyed by ``ChannelRecord.key``:
+rows are inserted/removed/changed in place, so selections and scroll positions
+survive and the views repaint only what moved.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
+
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex,
+                            QSortFilterProxyModel, Qt, QTimer, Signal)
+from PySide6.QtGui import QBrush, QColor
+
+from core.config import MappingConfig, ProxyListenerConfig
+from core.stats import ChannelRecord, LinkRecord, Snapshot, Stats
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values (ints, floats) so numbers sort as numbers
+KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # ChannelRecord.key / LinkRecord.id of the row
+_Index = QModelIndex | QPersistentModelIndex
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+
+
+# ------------------------------------------------------------------ formatting
+
+def fmt_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover - loop always returns
+
+
+def fmt_rate(bps: float) -> str:
+    return fmt_bytes(bps) + "/s"
+
+
+def fmt_age(seconds: float) -> str:
+    """12 -> '12s', 75 -> '1m 15s', 7300 -> '2h 01m'."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+
+
+# ------------------------------------------------------------------ live channels
+
+class _Row:
+    """A channel row: the last record copy plus the rate derived from the previous one."""
+
+    __slots__ = ("rec", "rate", "up_rate", "down_rate")
+
+    def __init__(self, rec: ChannelRecord) -> None:
+        self.rec = rec
+        self.rate = 0.0
+        self.up_rate = 0.0
+        self.down_rate = 0.0
+
+
+class ChannelTableModel(QAbstractTableModel):
+    """Open channels of a Stats registry, refreshed once a second by diffing on record key."""
+
+    NAME, PEER, TARGET, UP, DOWN, RATE, AGE = range(7)
+    HEADERS = ("Mapping / proxy", "Peer", "Target", "Up", "Down", "Rate", "Age")
+
+    refreshed = Signal(object)  # the Snapshot just applied, for graphs and totals
+
+    def __init__(self, stats: Stats, parent: QObject | None = None, *, interval_ms: int = 1000,
+                 autostart: bool = True) -> None:
+        super().__init__(parent)
+        self.stats = stats
+        self._rows: list[_Row] = []
+        self._pos: dict[int, int] = {}  # key -> row
+        self._taken = 0.0
+        self.last: Snapshot | None = None
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.refresh)
+        if autostart:
+            self.timer.start()
+
+    # ---- Qt API
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return self.tr(self.HEADERS[section])
+        return None
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        rec, col = row.rec, index.column()
+        if role == _DISPLAY:
+            if col == self.NAME:
+                return f"{rec.name} ({rec.kind})" if rec.kind != "mapping" else rec.name
+            if col == self.PEER:
+                return rec.peer
+            if col == self.TARGET:
+                return rec.target or "…"
+            if col == self.UP:
+                return fmt_bytes(rec.up)
+            if col == self.DOWN:
+                return fmt_bytes(rec.down)
+            if col == self.RATE:
+                return fmt_rate(row.rate)
+            if col == self.AGE:
+                return fmt_age(self._taken - rec.started)
+        elif role == SORT_ROLE:
+            return (rec.name, rec.peer, rec.target, rec.up, rec.down, row.rate, self._taken - rec.started)[col]
+        elif role == KEY_ROLE:
+            return rec.key
+        elif role == Qt.ItemDataRole.TextAlignmentRole and col >= self.UP:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        elif role == Qt.ItemDataRole.ToolTipRole and col == self.NAME:
+            return f"{rec.kind} {rec.name} · channel {rec.id} on link {rec.link} · {rec.state}"
+        return None
+
+    # ---- feeding
+    def record(self, key: int) -> ChannelRecord | None:
+        i = self._pos.get(key)
+        return self._rows[i].rec if i is not None else None
+
+    def rates(self, key: int) -> tuple[float, float]:
+        """(up, down) bytes/s of a channel over the last refresh, (0, 0) if unknown."""
+        i = self._pos.get(key)
+        return (self._rows[i].up_rate, self._rows[i].down_rate) if i is not None else (0.0, 0.0)
+
+    def refresh(self) -> None:
+        self.apply(self.stats.snapshot())
+
+    def apply(self, snap: Snapshot) -> None:
+        """Bring the rows in line with ``snap``: remove closed, update changed, append new."""
+        dt = snap.taken - self._taken if self._taken else 0.0
+        self._taken = snap.taken
+        incoming = {c.key: c for c in snap.channels}
+
+        # 1. removals, in contiguous runs from the bottom so row numbers stay valid
+        gone = sorted((i for k, i in self._pos.items() if k not in incoming), reverse=True)
+        if gone:
+            run_end = run_start = gone[0]
+            for i in gone[1:] + [-2]:
+                if i == run_start - 1:
+                    run_start = i
+                    continue
+                self.beginRemoveRows(QModelIndex(), run_start, run_end)
+                del self._rows[run_start:run_end + 1]
+                self.endRemoveRows()
+                run_end = run_start = i
+            self._pos = {r.rec.key: n for n, r in enumerate(self._rows)}
+
+        # 2. updates: changed rows get dataChanged on the byte/rate columns, in runs
+        changed: list[int] = []
+        for n, row in enumerate(self._rows):
+            new = incoming.pop(row.rec.key)
+            old = row.rec
+            if new.up != old.up or new.down != old.down or new.target != old.target or row.rate:
+                du, dd = new.up - old.up, new.down - old.down
+                row.up_rate = du / dt if dt > 0 else 0.0
+                row.down_rate = dd / dt if dt > 0 else 0.0
+                row.rate = row.up_rate + row.down_rate
+                row.rec = new
+                changed.append(n)
+            else:
+                row.rec = new
+        for a, b in _runs(changed):
+            self.dataChanged.emit(self.index(a, self.TARGET), self.index(b, self.RATE), [_DISPLAY, SORT_ROLE])
+        if self._rows:  # ages move for everyone: one signal for the whole column
+            self.dataChanged.emit(self.index(0, self.AGE), self.index(len(self._rows) - 1, self.AGE),
+                                  [_DISPLAY, SORT_ROLE])
+
+        # 3. insertions at the end (what is left in ``incoming`` is new), oldest first
+        if incoming:
+            new_rows = sorted(incoming.values(), key=lambda c: c.key)
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(new_rows) - 1)
+            for c in new_rows:
+                self._pos[c.key] = len(self._rows)
+                self._rows.append(_Row(c))
+            self.endInsertRows()
+        self.last = snap
+        self.refreshed.emit(snap)
+
+
+def _runs(sorted_rows: Sequence[int]) -> Iterable[tuple[int, int]]:
+    """[1,2,3,7,8] -> (1,3), (7,8)."""
+    if not sorted_rows:
+        return
+    start = prev = sorted_rows[0]
+    for r in sorted_rows[1:]:
+        if r != prev + 1:
+            yield start, prev
+            start = r
+        prev = r
+    yield start, prev
+
+
+class ChannelFilterModel(QSortFilterProxyModel):
+    """Sort by raw values, filter by a case-insensitive substring over every text column."""
+
+    def __init__(self, source: QAbstractTableModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setSourceModel(source)
+        self.setSortRole(SORT_ROLE)
+        self.setFilterKeyColumn(-1)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setDynamicSortFilter(True)
+
+
+# ------------------------------------------------------------------ totals and links
+
+class TotalsModel(QAbstractTableModel):
+    """Bytes per mapping/proxy name since start (closed channels included) and open channel count."""
+
+    NAME, OPEN, UP, DOWN = range(4)
+    HEADERS = ("Mapping / proxy", "Open", "Up", "Down")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[str, int, int, int]] = []
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return self.tr(self.HEADERS[section])
+        return None
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        if role == _DISPLAY:
+            return row[0] if col == self.NAME else str(row[1]) if col == self.OPEN else fmt_bytes(row[col])
+        if role == SORT_ROLE:
+            return row[col]
+        if role == Qt.ItemDataRole.TextAlignmentRole and col != self.NAME:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def totals(self) -> dict[str, tuple[int, int, int]]:
+        return {n: (o, u, d) for n, o, u, d in self._rows}
+
+    def apply(self, snap: Snapshot) -> None:
+        open_count: dict[str, int] = {}
+        for c in snap.channels:
+            open_count[c.name] = open_count.get(c.name, 0) + 1
+        rows = sorted((n, open_count.get(n, 0), u, d) for n, (u, d) in snap.per_name.items())
+        if [r[0] for r in rows] != [r[0] for r in self._rows]:
+            self.beginResetModel()
+            self._rows = rows
+            self.endResetModel()
+        elif rows != self._rows:
+            self._rows = rows
+            self.dataChanged.emit(self.index(0, 1), self.index(len(rows) - 1, len(self.HEADERS) - 1))
+
+
+class LinkTableModel(QAbstractTableModel):
+    """Center links of one role: on the server page, every connected client."""
+
+    PEER, USER, MAPPINGS, TLS, UP, DOWN, SINCE = range(7)
+    HEADERS = ("Peer", "Username", "Mappings", "TLS", "Up", "Down", "Connected")
+
+    def __init__(self, role: str = "server", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self._rows: list[LinkRecord] = []
+        self._taken = time.time()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return self.tr(self.HEADERS[section])
+        return None
+
+    def link(self, row: int) -> LinkRecord:
+        return self._rows[row]
+
+    def links(self) -> list[LinkRecord]:
+        return list(self._rows)
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        rec, col = self._rows[index.row()], index.column()
+        if role == _DISPLAY:
+            return (rec.peer, rec.username or "-", ", ".join(rec.mappings) or "-", "yes" if rec.tls else "no",
+                    fmt_bytes(rec.up), fmt_bytes(rec.down), fmt_age(self._taken - rec.started))[col]
+        if role == SORT_ROLE:
+            return (rec.peer, rec.username, len(rec.mappings), rec.tls, rec.up, rec.down, rec.started)[col]
+        if role == KEY_ROLE:
+            return rec.id
+        return None
+
+    def apply(self, snap: Snapshot) -> None:
+        self._taken = snap.taken
+        rows = sorted((l for l in snap.links if l.role == self.role), key=lambda l: l.started)
+        if [l.id for l in rows] != [l.id for l in self._rows]:
+            self.beginResetModel()
+            self._rows = rows
+            self.endResetModel()
+        else:
+            self._rows = rows
+            if rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(self.HEADERS) - 1))
+
+
+# ------------------------------------------------------------------ editable config lists
+
+T = TypeVar("T")
+
+
+class _ConfigListModel(QAbstractTableModel, Generic[T]):
+    """A list of config dataclasses with an "enabled" checkbox in column 0."""
+
+    HEADERS: tuple[str, ...] = ()
+    changed = Signal()  # any edit: the page marks itself dirty / applies
+
+    def __init__(self, items: Iterable[T] = (), parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[T] = list(items)
+
+    def _cell(self, item: T, col: int) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._items)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return self.tr(self.HEADERS[section])
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == 0:
+            f |= Qt.ItemFlag.ItemIsUserCheckable
+        return f
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        item = self._items[index.row()]
+        if role == Qt.ItemDataRole.CheckStateRole and index.column() == 0:
+            return Qt.CheckState.Checked if item.enabled else Qt.CheckState.Unchecked  # type: ignore[attr-defined]
+        if role in (_DISPLAY, SORT_ROLE):
+            return self._cell(item, index.column())
+        if role == Qt.ItemDataRole.ForegroundRole and not item.enabled:  # type: ignore[attr-defined]
+            return QBrush(QColor("#888888"))
+        return None
+
+    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if index.isValid() and index.column() == 0 and role == Qt.ItemDataRole.CheckStateRole:
+            on = Qt.CheckState(value) == Qt.CheckState.Checked if not isinstance(value, bool) else value
+            self.set_enabled(index.row(), on)
+            return True
+        return False
+
+    # ---- list API used by the pages
+    def items(self) -> list[T]:
+        return list(self._items)
+
+    def item(self, row: int) -> T:
+        return self._items[row]
+
+    def set_items(self, items: Iterable[T]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def names(self, skip_row: int | None = None) -> set[str]:
+        return {it.name for i, it in enumerate(self._items) if i != skip_row}  # type: ignore[attr-defined]
+
+    def add(self, item: T) -> int:
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.append(item)
+        self.endInsertRows()
+        self.changed.emit()
+        return row
+
+    def replace(self, row: int, item: T) -> None:
+        self._items[row] = item
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+        self.changed.emit()
+
+    def remove(self, row: int) -> T:
+        self.beginRemoveRows(QModelIndex(), row, row)
+        item = self._items.pop(row)
+        self.endRemoveRows()
+        self.changed.emit()
+        return item
+
+    def duplicate(self, row: int, rename: Callable[[str, set[str]], str]) -> int:
+        """Insert a copy below ``row`` with a fresh name (``rename(name, taken)``)."""
+        src = self._items[row]
+        copy = dataclasses.replace(src, name=rename(src.name, self.names()))  # type: ignore[type-var]
+        self.beginInsertRows(QModelIndex(), row + 1, row + 1)
+        self._items.insert(row + 1, copy)
+        self.endInsertRows()
+        self.changed.emit()
+        return row + 1
+
+    def set_enabled(self, row: int, on: bool) -> None:
+        item = self._items[row]
+        if item.enabled != on:  # type: ignore[attr-defined]
+            self.replace(row, dataclasses.replace(item, enabled=on))  # type: ignore[type-var]
+
+
+def copy_name(name: str, taken: set[str]) -> str:
+    """'web' -> 'web-copy', then 'web-copy2', ... (first free)."""
+    base = f"{name}-copy"
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}{n}" in taken:
+        n += 1
+    return f"{base}{n}"
+
+
+class MappingTableModel(_ConfigListModel[MappingConfig]):
+    HEADERS = ("On", "Name", "Mode", "Local address", "Domain", "Remote port", "Header rules")
+
+    def _cell(self, m: MappingConfig, col: int) -> Any:
+        return ("", m.name, m.mode, m.local_addr or "-", m.domain or "-",
+                str(m.remote_port) if m.remote_port else "-", str(len(m.headers)) if m.headers else "-")[col]
+
+
+class ProxyTableModel(_ConfigListModel[ProxyListenerConfig]):
+    HEADERS = ("On", "Name", "Listen on", "Protocols", "Authentication")
+
+    def _cell(self, p: ProxyListenerConfig, col: int) -> Any:
+        return ("", p.name, p.bind, " ".join(p.protocols),
+                f"user {p.username}" if p.username else "none")[col]
