@@ -33,7 +33,6 @@ STATE_COLORS: dict[str, tuple[str, str]] = {
     "connected": ("#3ccf6e", "#1b9a48"),
     "error": ("#ff6b6b", "#d42b2b"),
 }
-BRAND_COLORS = ("#5b8def", "#3a55c8")
 SIZES = (16, 20, 24, 32, 48, 64, 128, 256)
 
 Painter = Callable[[QPainter, float], None]
@@ -120,19 +119,43 @@ def _paint_state(state: str) -> Painter:
 
 
 def _paint_app(p: QPainter, s: float) -> None:
-    """The brand mark: a tunnel arch with two lanes of traffic."""
-    _disc(p, s, BRAND_COLORS)
-    p.setBrush(Qt.BrushStyle.NoBrush)
-    p.setPen(_glyph_pen(s, 0.075))
+    """The brand mark, same geometry as resources/icons/wmproxy-gui.svg (a tunnel portal with an
+    arrow passing through), so window, tray menu and installer icons match."""
+    p.save()
+    p.scale(s / 256.0, s / 256.0)
+    bg = QLinearGradient(0, 12, 0, 244)
+    bg.setColorAt(0, QColor("#2b8ce6"))
+    bg.setColorAt(1, QColor("#1553a8"))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QBrush(bg))
+    p.drawRoundedRect(QRectF(12, 12, 232, 232), 52, 52)
+    portal = QLinearGradient(0, 58, 0, 208)
+    portal.setColorAt(0, QColor("#0a1f3d"))
+    portal.setColorAt(1, QColor("#123a6b"))
     arch = QPainterPath()
-    arch.moveTo(0.24 * s, 0.72 * s)
-    arch.lineTo(0.24 * s, 0.5 * s)
-    arch.arcTo(QRectF(0.24 * s, 0.24 * s, 0.52 * s, 0.52 * s), 180, -180)
-    arch.lineTo(0.76 * s, 0.72 * s)
+    arch.moveTo(58, 208)
+    arch.lineTo(58, 128)
+    arch.arcTo(QRectF(58, 58, 140, 140), 180, -180)
+    arch.lineTo(198, 208)
+    arch.closeSubpath()
+    rim = QPen(QColor("#e8f3ff"), 14)
+    rim.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    p.setPen(rim)
+    p.setBrush(QBrush(portal))
     p.drawPath(arch)
-    p.setPen(_glyph_pen(s, 0.06))
-    _arrow(p, s, 0.42, 0.7, 0.44)
-    _arrow(p, s, 0.58, 0.44, 0.7)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor("#e8f3ff"))
+    p.drawRoundedRect(QRectF(34, 204, 188, 14), 7, 7)
+    arrow = QPainterPath()
+    for i, (x, y) in enumerate(((40, 146), (150, 146), (150, 116), (212, 162), (150, 208), (150, 178), (40, 178))):
+        arrow.moveTo(x, y) if i == 0 else arrow.lineTo(x, y)
+    arrow.closeSubpath()
+    edge = QPen(QColor("#0a1f3d"), 6)
+    edge.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    p.setPen(edge)
+    p.setBrush(QColor("#4fe0b0"))
+    p.drawPath(arrow)
+    p.restore()
 
 
 @lru_cache(maxsize=None)
