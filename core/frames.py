@@ -51,9 +51,10 @@ class Flag(IntFlag):
     CREATE = 0x2
     CLOSE = 0x4
     DATA = 0x8
-    # Upstream's ProtFlag::new() maps any byte with an unknown bit to zero, so a
-    # legacy server silently ignores this bit on our Token.
-    EXT = 0x80
+    # Extension bits. Upstream's ProtFlag::new() maps any byte with an unknown
+    # bit to zero, so a legacy peer silently ignores them (core/PROTOCOL.md).
+    EOF = 0x40  # on Close: half-close (no more data from the sender)
+    EXT = 0x80  # on Token: "I speak the extensions"; on Create: extension channel; on Mapping: ports block
 
 
 class HeaderOp(IntEnum):
@@ -113,6 +114,8 @@ class Close:
 @dataclass(slots=True)
 class Mapping:
     mappings: tuple[MappingEntry, ...] = ()
+    # extension: (mapping name, public port) pairs, encoded only when flag has EXT
+    ports: tuple[tuple[str, int], ...] = ()
     sock_map: int = 0
     flag: int = 0
     server_id: int = 0
@@ -189,6 +192,10 @@ def _payload(frame: Frame) -> bytes:
             for h in m.headers:
                 out += [bytes((1 if h.is_proxy else 0, int(h.oper))),
                         _short(h.key, "header key"), _short(h.val, "header value")]
+        if frame.flag & Flag.EXT:
+            out.append(_U16.pack(len(frame.ports)))
+            for name, port in frame.ports:
+                out += [_short(name, "mapping name"), _U16.pack(port)]
         return b"".join(out)
     if isinstance(frame, Ping):
         return _U64.pack(frame.nonce)
@@ -281,8 +288,12 @@ def decode_payload(kind: int, flag: int, sock_map: int, server_id: int, payload:
                 oper = HeaderOp(op) if op in (1, 2, 3, 4) else HeaderOp.REPLACE
                 headers.append(HeaderRule(is_proxy, oper, r.short("header key"), r.short("header value")))
             mappings.append(MappingEntry(name, mode, domain, tuple(headers)))
+        ports = []
+        if flag & Flag.EXT:
+            for _ in range(r.u16("port count")):
+                ports.append((r.short("mapping name"), r.u16("port")))
         r.done()
-        return Mapping(tuple(mappings), sock_map, flag, server_id)
+        return Mapping(tuple(mappings), tuple(ports), sock_map, flag, server_id)
     if k == Kind.PING:
         nonce = _U64.unpack(r.take(8, "nonce"))[0]
         r.done()

@@ -1,0 +1,311 @@
+"""The center link: frames over one TCP/TLS connection, channels multiplexed.
+
+``Link`` is an asyncio Protocol shared by both roles; ``ServerLink`` and
+``ClientLink`` (in server.py / client.py) add what differs: authentication,
+mappings, and what a ``Create`` from the peer means.
+
+Writes are batched: frames queued during one loop iteration leave in a single
+``writelines`` call. Fairness comes from the event loop's round-robin over
+readable sockets plus a small link write buffer: when it fills, every channel
+source pauses, and each resumes to send at most one chunk per iteration.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from typing import Iterable
+
+from . import frames as F
+from .channel import INITIAL_WINDOW, Channel
+from .errors import ProtocolError
+from .stats import CONNECTED, ChannelRecord, LinkRecord, Stats
+
+log = logging.getLogger("wmproxy.link")
+
+EXT_VERSION = "wmproxy-gui/1"
+EXT_FEATURES = ("hb", "fc", "eof", "ports")
+LINK_WRITE_HIGH = 1024 * 1024
+_ids = itertools.count(1)
+
+
+class Link(asyncio.Protocol):
+    """One center link. Subclasses implement ``on_control`` and ``on_create``."""
+
+    role = "link"
+
+    def __init__(self, stats: Stats, *, window: int, max_frame: int,
+                 heartbeat_interval: float, heartbeat_timeout: float) -> None:
+        self.stats = stats
+        self.window = max(window, INITIAL_WINDOW)
+        self.decoder = F.FrameDecoder(max_frame)
+        self.hb_interval = heartbeat_interval
+        self.hb_timeout = heartbeat_timeout
+        self.id = f"{self.role}-{next(_ids)}"
+        self.transport: asyncio.Transport | None = None
+        self.loop = asyncio.get_running_loop()
+        self.channels: dict[int, Channel] = {}
+        self.peer_ext = False  # peer speaks our extensions: we may send kinds 5/6
+        self.record: LinkRecord | None = None
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self._wbuf: list[bytes] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._write_paused = False
+        self._blocking: set[int] = set()  # legacy channels whose local side is backlogged
+        self._last_rx = time.monotonic()
+        self._hb_handle: asyncio.TimerHandle | None = None
+        self._next_id = 1 if self.role == "client" else 2
+        self._nonce = 0
+
+    # ------------------------------------------------------------ asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=LINK_WRITE_HIGH)  # type: ignore[attr-defined]
+        from .streams import format_addr
+        self.peer = format_addr(transport.get_extra_info("peername"))
+        tls = transport.get_extra_info("ssl_object") is not None
+        self.record = self.stats.open_link(self.id, self.role, self.peer, tls=tls)
+        self.link_made()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_rx = time.monotonic()
+        try:
+            frames = self.decoder.feed(data)
+        except ProtocolError as e:
+            self.abort(f"protocol error from {self.peer}: {e}")
+            return
+        for fr in frames:
+            if self.transport is None:
+                return
+            try:
+                self.dispatch(fr)
+            except ProtocolError as e:
+                self.abort(f"protocol error from {self.peer}: {e}")
+                return
+
+    def eof_received(self) -> bool:
+        return False  # the peer is gone: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = self.close_reason or (f"link lost: {exc}" if exc else "link closed by peer")
+        self.close_reason = reason
+        self.transport = None
+        if self._hb_handle:
+            self._hb_handle.cancel()
+        if self._flush_handle:
+            self._flush_handle.cancel()
+        for ch in list(self.channels.values()):
+            ch.close("center link closed", notify_peer=False)
+        if self.record is not None:
+            self.stats.close_link(self.record, "" if reason == "closed" else reason)
+        self.closed.set()
+        self.link_lost(reason)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        for ch in self.channels.values():
+            ch.on_link_paused(True)
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for ch in list(self.channels.values()):
+            ch.on_link_paused(False)
+
+    # ------------------------------------------------------------ hooks for subclasses
+    def link_made(self) -> None: ...
+
+    def link_lost(self, reason: str) -> None: ...
+
+    def on_control(self, frame: F.Frame) -> None:
+        """Token / Mapping / Close on channel 0."""
+
+    def on_create(self, frame: F.Create) -> None:
+        """The peer opened channel ``frame.sock_map``."""
+
+    # ------------------------------------------------------------ dispatch
+    def dispatch(self, fr: F.Frame) -> None:
+        kind = fr.kind
+        if kind == F.Kind.DATA:
+            ch = self.channels.get(fr.sock_map)  # type: ignore[union-attr]
+            if ch is not None:
+                ch.on_data(fr.data)  # type: ignore[union-attr,arg-type]
+            return
+        if kind == F.Kind.CLOSE:
+            if fr.sock_map == 0:
+                self.on_control(fr)
+                return
+            ch = self.channels.get(fr.sock_map)
+            if ch is not None:
+                if fr.flag & F.Flag.EOF and ch.ext:
+                    ch.on_eof()
+                else:
+                    ch.close(fr.reason, notify_peer=False)  # type: ignore[union-attr]
+            return
+        if kind == F.Kind.WINDOW:
+            ch = self.channels.get(fr.sock_map)
+            if ch is not None:
+                ch.on_window(fr.increment)  # type: ignore[union-attr]
+            return
+        if kind == F.Kind.PING:
+            if not fr.flag & F.Flag.ACK and self.peer_ext:
+                self.send(F.Ping(fr.nonce, F.Flag.ACK))  # type: ignore[union-attr]
+            return
+        if kind == F.Kind.CREATE:
+            if fr.sock_map == 0 or fr.sock_map in self.channels:
+                raise ProtocolError(f"Create for channel {fr.sock_map}, which is reserved or in use")
+            if (fr.sock_map & 1) == (self._next_id & 1):
+                raise ProtocolError(f"Create for channel {fr.sock_map}, which is ours to open")
+            self.on_create(fr)  # type: ignore[arg-type]
+            return
+        self.on_control(fr)
+
+    # ------------------------------------------------------------ writing
+    def send(self, frame: F.Frame) -> None:
+        self._queue(F.encode(frame))
+
+    def send_data(self, sock_map: int, data: bytes) -> None:
+        n = len(data)
+        hdr = F.header(n, 0, 0, sock_map) if n <= F.MAX_PAYLOAD else None
+        if hdr is None:  # larger than one frame can say: split
+            for i in range(0, n, F.MAX_PAYLOAD):
+                self.send_data(sock_map, data[i:i + F.MAX_PAYLOAD])
+            return
+        wbuf = self._wbuf
+        wbuf.append(hdr)
+        wbuf.append(data)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+
+    def send_close(self, sock_map: int, reason: str, *, eof: bool = False) -> None:
+        self.send(F.Close(sock_map, reason[:255], F.Flag.EOF if eof else 0))
+
+    def send_window(self, sock_map: int, increment: int) -> None:
+        if self.peer_ext:
+            self.send(F.Window(sock_map, increment))
+
+    def _queue(self, data: bytes) -> None:
+        self._wbuf.append(data)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        buf, self._wbuf = self._wbuf, []
+        t = self.transport
+        if t is not None and buf and not t.is_closing():
+            t.writelines(buf)
+
+    def flush_now(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self._flush()
+
+    # ------------------------------------------------------------ channels
+    def allocate_id(self) -> int:
+        """Next free id of our parity (client odd from 1, server even from 2), wrapping at 2^24."""
+        for _ in range(1 << 23):
+            cid = self._next_id
+            self._next_id += 2
+            if self._next_id >= 1 << 24:
+                self._next_id = 1 if self.role == "client" else 2
+            if cid not in self.channels:
+                return cid
+        raise ProtocolError("no free channel id on this link")
+
+    def open_channel(self, domain: str | None, *, kind: str, name: str, peer: str, target: str) -> Channel:
+        """Open a channel to the peer (sends Create now)."""
+        cid = self.allocate_id()
+        ext = self.peer_ext
+        ch = self._new_channel(cid, ext, kind, name, peer, target)
+        self.send(F.Create(cid, domain, F.Flag.EXT if ext else 0))
+        return ch
+
+    def accept_channel(self, frame: F.Create, *, kind: str, name: str, peer: str, target: str) -> Channel:
+        """Register a channel the peer opened."""
+        ext = bool(frame.flag & F.Flag.EXT) and self.peer_ext
+        return self._new_channel(frame.sock_map, ext, kind, name, peer, target)
+
+    def _new_channel(self, cid: int, ext: bool, kind: str, name: str, peer: str, target: str) -> Channel:
+        rec = self.stats.open_channel(cid, kind, name, peer, target, self.id)
+        ch = Channel(self, cid, rec, ext, self.window)
+        self.channels[cid] = ch
+        if ext and self.window > INITIAL_WINDOW:
+            self.send_window(cid, self.window - INITIAL_WINDOW)
+        if self._write_paused:
+            ch.on_link_paused(True)
+        return ch
+
+    def forget(self, ch: Channel, reason: str) -> None:
+        if self.channels.get(ch.id) is ch:
+            del self.channels[ch.id]
+        if ch.id in self._blocking:
+            self.set_channel_blocking(ch, False)
+        self.stats.close_channel(ch.record, reason)
+
+    def set_channel_blocking(self, ch: Channel, blocking: bool) -> None:
+        """Legacy channels: pause reading the link while any local side is backlogged."""
+        was = bool(self._blocking)
+        if blocking:
+            self._blocking.add(ch.id)
+        else:
+            self._blocking.discard(ch.id)
+        now = bool(self._blocking)
+        t = self.transport
+        if t is not None and was != now:
+            (t.pause_reading if now else t.resume_reading)()
+
+    # ------------------------------------------------------------ heartbeat
+    def start_heartbeat(self) -> None:
+        """Only once the peer is known to speak the extensions."""
+        if self._hb_handle is None and self.hb_interval > 0:
+            self._hb_handle = self.loop.call_later(self.hb_interval, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        self._hb_handle = None
+        if self.transport is None:
+            return
+        idle = time.monotonic() - self._last_rx
+        if idle > self.hb_timeout:
+            self.abort(f"no heartbeat from {self.peer} for {idle:.0f} s")
+            return
+        self._nonce += 1
+        self.send(F.Ping(self._nonce))
+        self._hb_handle = self.loop.call_later(min(self.hb_interval, self.hb_timeout / 2), self._heartbeat)
+
+    # ------------------------------------------------------------ closing
+    def close(self, reason: str = "closed") -> None:
+        """Flush queued frames, then close the connection."""
+        if not self.close_reason:
+            self.close_reason = reason
+        self.flush_now()
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self, reason: str) -> None:
+        log.warning("closing link %s: %s", self.id, reason)
+        if not self.close_reason:
+            self.close_reason = reason
+        if self.record is not None:
+            self.record.error = reason
+        if self.transport is not None:
+            self.transport.abort()
+
+    def set_connected(self, **changes: object) -> None:
+        if self.record is not None:
+            self.stats.update_link(self.record, state=CONNECTED, **changes)
+
+    @staticmethod
+    def features_text(features: Iterable[str]) -> str:
+        return ",".join(features)
+
+
+def ext_ack(window_hint: int = 0) -> F.Token:
+    """The server's answer to an extension-flagged Token (never sent to a legacy client)."""
+    return F.Token(EXT_VERSION, Link.features_text(EXT_FEATURES), F.Flag.EXT | F.Flag.ACK)
+
+
+def random_jitter() -> float:
+    return int.from_bytes(os.urandom(2), "big") / 65535

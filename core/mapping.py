@@ -1,0 +1,195 @@
+"""Server-side public listeners of intranet penetration.
+
+* ``tcp``   - upstream's single shared port (the newest tcp mapping wins),
+              plus, as an extension, one port per mapping with ``remote_port``;
+* ``proxy`` - a public port whose connections the client serves as a proxy;
+* ``http``  - routed by the Host header to the mapping with that domain;
+* ``https`` - TLS terminated here with the mapping certificate, then as http.
+
+TCP and proxy connections use the protocol-level fast path (no coroutine per
+chunk). HTTP connections read the first request head to route; with header
+rules every message head is rewritten, otherwise bytes are spliced as-is.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from . import frames as F
+from .channel import ChannelStream, SocketEndpoint
+from .streams import TcpStream, format_addr, relay
+
+if TYPE_CHECKING:
+    from .server import CenterServer, Route, ServerLink
+
+log = logging.getLogger("wmproxy.mapping")
+
+MIN_REMOTE_PORT = 1024
+
+
+class PublicTcpEndpoint(SocketEndpoint):
+    """A public TCP connection: opens a channel to the client serving ``mode``/``name``."""
+
+    def __init__(self, server: "CenterServer", mode: str, name: str | None = None) -> None:
+        super().__init__(None)
+        self.server = server
+        self.mode = mode
+        self.name = name
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = format_addr(transport.get_extra_info("peername"))
+        route = self.server.router.for_mode(self.mode, self.name)
+        if route is None:
+            log.info("no client serves a %s mapping%s; closing %s", self.mode,
+                     f" {self.name!r}" if self.name else "", peer)
+            transport.close()
+            return
+        # upstream's client finds the mapping by domain or name; tcp/proxy send the name
+        self.channel = route.link.open_channel(route.entry.name, kind="mapping", name=route.entry.name,
+                                               peer=peer, target=route.link.peer)
+        super().connection_made(transport)
+
+
+class MappingListeners:
+    """Owns every public listener of a CenterServer."""
+
+    def __init__(self, server: "CenterServer") -> None:
+        self.server = server
+        self._servers: dict[str, asyncio.AbstractServer] = {}
+        self._port_servers: dict[int, tuple["ServerLink", str, asyncio.AbstractServer]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._tcp_host = "0.0.0.0"
+
+    async def start(self) -> None:
+        from .server import split_hostport
+
+        cfg = self.server.cfg
+        loop = asyncio.get_running_loop()
+        if cfg.map_tcp_bind:
+            host, port = split_hostport(cfg.map_tcp_bind, "server.map_tcp_bind")
+            self._tcp_host = host
+            await self._listen("tcp", loop.create_server(lambda: PublicTcpEndpoint(self.server, "tcp"), host, port))
+        if cfg.map_proxy_bind:
+            host, port = split_hostport(cfg.map_proxy_bind, "server.map_proxy_bind")
+            await self._listen("proxy",
+                               loop.create_server(lambda: PublicTcpEndpoint(self.server, "proxy"), host, port))
+        if cfg.map_http_bind:
+            host, port = split_hostport(cfg.map_http_bind, "server.map_http_bind")
+            await self._listen("http", asyncio.start_server(self._http_conn, host, port, limit=1 << 16))
+        if cfg.map_https_bind:
+            host, port = split_hostport(cfg.map_https_bind, "server.map_https_bind")
+            ctx = self._https_context()
+            await self._listen("https", asyncio.start_server(self._https_conn, host, port, ssl=ctx,
+                                                             limit=1 << 16, ssl_handshake_timeout=15))
+
+    async def _listen(self, name: str, coro) -> None:
+        srv = await coro
+        self._servers[name] = srv
+        self.server.addresses[name] = srv.sockets[0].getsockname()[:2]
+        log.info("%s mapping listening on %s:%s", name, *self.server.addresses[name])
+
+    def _https_context(self):
+        from . import paths, tls
+
+        cfg = self.server.cfg
+        cert, key = tls.ensure_server_cert(cfg.map_cert, cfg.map_key, paths.data_dir(), basename="mapping")
+        return tls.server_context(cert, key)
+
+    async def stop(self) -> None:
+        for srv in self._servers.values():
+            srv.close()
+        for _, _, srv in self._port_servers.values():
+            srv.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._servers.clear()
+        self._port_servers.clear()
+
+    # ------------------------------------------------------------ per-mapping ports (extension)
+    def update_ports(self, link: "ServerLink", entries: tuple[F.MappingEntry, ...], ports: dict[str, int]) -> None:
+        wanted = {p: n for n, p in ports.items() if any(e.name == n and e.mode == "tcp" for e in entries)}
+        for port, (owner, name, srv) in list(self._port_servers.items()):
+            if owner is link and wanted.get(port) != name:
+                srv.close()
+                del self._port_servers[port]
+                self.server.addresses.pop(f"tcp:{name}", None)
+        for port, name in wanted.items():
+            if port in self._port_servers:
+                continue
+            if port < MIN_REMOTE_PORT:
+                log.warning("client %s asked for remote_port %d of %r: below %d, refused",
+                            link.peer, port, name, MIN_REMOTE_PORT)
+                continue
+            t = asyncio.get_running_loop().create_task(self._open_port(link, name, port))
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    async def _open_port(self, link: "ServerLink", name: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            srv = await loop.create_server(lambda: PublicTcpEndpoint(self.server, "tcp", name), self._tcp_host, port)
+        except OSError as e:
+            log.warning("cannot open remote_port %d for mapping %r: %s", port, name, e.strerror or e)
+            return
+        if not link.alive:
+            srv.close()
+            return
+        self._port_servers[port] = (link, name, srv)
+        self.server.addresses[f"tcp:{name}"] = srv.sockets[0].getsockname()[:2]
+        log.info("tcp mapping %r listening on %s:%d", name, self._tcp_host, port)
+
+    # ------------------------------------------------------------ http / https
+    async def _https_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._http_conn(reader, writer, scheme="https")
+
+    async def _http_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         scheme: str = "http") -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        client = TcpStream(reader, writer)
+        try:
+            await serve_http_mapping(self.server, client, scheme)
+        except Exception:
+            log.exception("http mapping connection from %s failed", client.peer)
+        finally:
+            client.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+
+async def serve_http_mapping(server: "CenterServer", client: TcpStream, scheme: str) -> None:
+    """Route one public HTTP connection by its first request's Host."""
+    from . import http1
+
+    buf = bytearray()
+    head = None
+    while head is None:
+        data = await client.read(65536)
+        if not data:
+            return
+        buf += data
+        try:
+            head = http1.parse_request_head(bytes(buf))
+        except http1.HttpError as e:
+            client.write(http1.error_response(e.status, str(e)))
+            await client.drain()
+            return
+    host = (head.host or "").rsplit(":", 1)[0] if not (head.host or "").startswith("[") else head.host
+    route = server.router.for_host(host or "")
+    if route is None:
+        client.write(http1.error_response(404, f"no mapping serves host {host or '(none)'}"))
+        await client.drain()
+        return
+    client.unread(bytes(buf))
+    ch = route.link.open_channel(route.entry.domain, kind="mapping", name=route.entry.name,
+                                 peer=client.peer, target=route.link.peer)
+    upstream = ChannelStream(ch, route.link.peer)
+    if not route.entry.headers:
+        await relay(client, upstream)
+        return
+    variables = {"client_ip": client.peer.rsplit(":", 1)[0].strip("[]"), "scheme": scheme}
+    await http1.relay_with_rules(client, upstream, route.entry.headers, variables)
