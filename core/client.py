@@ -324,7 +324,7 @@ class CenterClient:
                 raise WmproxyError(f"link to {cfg.server} lost: {link.close_reason}")
         finally:
             if link.transport is not None:
-                link.abort("reconnecting")
+                link.abort("client stopping" if self._stopping else "reconnecting", expected=True)
             self.link = None
 
     # ------------------------------------------------------------ mappings

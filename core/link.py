@@ -284,8 +284,9 @@ class Link(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def abort(self, reason: str) -> None:
-        log.warning("closing link %s: %s", self.id, reason)
+    def abort(self, reason: str, *, expected: bool = False) -> None:
+        """Drop the connection now (unsent frames are lost): for errors and shutdown."""
+        log.log(logging.INFO if expected else logging.WARNING, "closing link %s: %s", self.id, reason)
         if not self.close_reason:
             self.close_reason = reason
         if self.record is not None:

@@ -153,6 +153,8 @@ class MappingListeners:
         client = TcpStream(reader, writer)
         try:
             await serve_http_mapping(self.server, client, scheme)
+        except asyncio.CancelledError:
+            pass  # server stopping; ending quietly keeps asyncio from logging the cancelled handler
         except Exception:
             log.exception("http mapping connection from %s failed", client.peer)
         finally:
@@ -164,32 +166,118 @@ class MappingListeners:
 async def serve_http_mapping(server: "CenterServer", client: TcpStream, scheme: str) -> None:
     """Route one public HTTP connection by its first request's Host."""
     from . import http1
+    from .http_proxy import read_head
 
     buf = bytearray()
-    head = None
-    while head is None:
-        data = await client.read(65536)
-        if not data:
-            return
-        buf += data
-        try:
-            head = http1.parse_request_head(bytes(buf))
-        except http1.HttpError as e:
-            client.write(http1.error_response(e.status, str(e)))
-            await client.drain()
-            return
-    host = (head.host or "").rsplit(":", 1)[0] if not (head.host or "").startswith("[") else head.host
-    route = server.router.for_host(host or "")
-    if route is None:
-        client.write(http1.error_response(404, f"no mapping serves host {host or '(none)'}"))
+    try:
+        head = await read_head(client, buf, http1.parse_request_head)
+    except http1.HttpError as e:
+        client.write(http1.make_response(e.status, e.message))
         await client.drain()
         return
-    client.unread(bytes(buf))
+    if head is None:
+        return
+    try:
+        host = http1.split_authority(head.get("host") or "", 80)[0]
+    except ValueError:
+        host = ""
+    route = server.router.for_host(host)
+    if route is None:
+        client.write(http1.make_response(404, f"no mapping serves host {host or '(none)'}"))
+        await client.drain()
+        return
     ch = route.link.open_channel(route.entry.domain, kind="mapping", name=route.entry.name,
                                  peer=client.peer, target=route.link.peer)
     upstream = ChannelStream(ch, route.link.peer)
     if not route.entry.headers:
+        client.unread(bytes(buf))
         await relay(client, upstream)
         return
-    variables = {"client_ip": client.peer.rsplit(":", 1)[0].strip("[]"), "scheme": scheme}
-    await http1.relay_with_rules(client, upstream, route.entry.headers, variables)
+    variables = {"client_ip": client.peer.rsplit(":", 1)[0].strip("[]"), "scheme": scheme, "host": host}
+    try:
+        await relay_with_rules(client, upstream, route.entry.headers, variables, buf)
+    finally:
+        upstream.close()
+
+
+async def relay_with_rules(client: TcpStream, upstream: ChannelStream, rules: tuple[F.HeaderRule, ...],
+                           variables: dict[str, str], buf: bytearray) -> None:
+    """Forward HTTP/1.x both ways, rewriting every request and response head by the mapping's rules.
+
+    Bodies are forwarded as they are (chunked stays chunked). A protocol
+    upgrade (101) or a malformed message ends rewriting: the rest is spliced.
+    """
+    from . import http1
+    from .http_proxy import forward_body, read_head
+
+    methods: asyncio.Queue[str | None] = asyncio.Queue()
+    upgraded = asyncio.Event()
+
+    async def requests() -> None:
+        while not upgraded.is_set():
+            head = await read_head(client, buf, http1.parse_request_head)
+            if head is None:
+                upstream.write_eof()
+                await methods.put(None)
+                return
+            del buf[:head.head_len]
+            http1.apply_header_rules(head, rules, {**variables, "url": head.target})
+            upstream.write(head.serialize())
+            await methods.put(head.method)
+            if head.method == "CONNECT" or head.has("upgrade"):
+                await upgraded.wait()
+                break
+            await forward_body(client, upstream, http1.BodyReader(*http1.request_body_kind(head)), buf)
+        if buf:
+            upstream.write(bytes(buf))
+        while data := await client.read():
+            upstream.write(data)
+            await upstream.drain()
+        upstream.write_eof()
+
+    async def responses() -> None:
+        rbuf = bytearray()
+        while True:
+            method = await methods.get()
+            if method is None:
+                break
+            while True:
+                head = await read_head(upstream, rbuf, lambda b: http1.parse_response_head(b, method))
+                if head is None:
+                    return
+                del rbuf[:head.head_len]
+                http1.apply_header_rules(head, rules, variables)
+                client.write(head.serialize())
+                if head.status == 101 or (method == "CONNECT" and 200 <= head.status < 300):
+                    upgraded.set()
+                    if rbuf:
+                        client.write(bytes(rbuf))
+                    while data := await upstream.read():
+                        client.write(data)
+                        await client.drain()
+                    return
+                if 100 <= head.status < 200:
+                    continue  # interim response: the final one follows
+                kind, length = http1.response_body_kind(head, method)
+                await forward_body(upstream, client, http1.BodyReader(kind, length), rbuf)
+                if kind == http1.CLOSE or not head.keep_alive:
+                    return
+                break
+        client.write_eof()
+
+    try:
+        req = asyncio.ensure_future(requests())
+        resp = asyncio.ensure_future(responses())
+        done, pending = await asyncio.wait({req, resp}, return_when=asyncio.FIRST_COMPLETED)
+        if resp in done:  # the response side ended the exchange: stop reading requests
+            req.cancel()
+        await asyncio.gather(req, resp, return_exceptions=True)
+        for t in (req, resp):
+            if not t.cancelled() and t.exception() and not isinstance(t.exception(), (ConnectionError, OSError)):
+                err = t.exception()
+                if isinstance(err, http1.HttpError):
+                    log.info("http mapping %s: %s", client.peer, err)
+                else:
+                    raise err
+    finally:
+        client.close()

@@ -1,0 +1,106 @@
+"""HTTP mappings: curl -> server's public http port -> tunnel -> client's local HTTP service."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import pytest
+
+from _servers import HttpTarget
+from conftest import run
+from core.client import CenterClient
+from core.config import ClientConfig, MappingConfig, ServerConfig, parse_header_rule
+from core.server import CenterServer
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def curl(*args: str) -> tuple[int, str, str]:
+    p = await asyncio.create_subprocess_exec("curl", "-sS", "--max-time", "20", *args,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await p.communicate()
+    return p.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def start(target: HttpTarget, headers: list[str], **server_kw):
+    srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p",
+                                    map_http_bind="127.0.0.1:0", **server_kw))
+    await srv.start()
+    cli = CenterClient(ClientConfig(
+        server="%s:%d" % srv.addresses["center"], username="u", password="p",
+        mappings=[MappingConfig(name="web", mode="http", local_addr=target.authority, domain="app.test",
+                                headers=[parse_header_rule(h) for h in headers])]))
+    await cli.start()
+    await cli.wait_connected(10)
+    for _ in range(200):
+        if srv.router.for_host("app.test"):
+            break
+        await asyncio.sleep(0.02)
+    return srv, cli
+
+
+@pytest.mark.parametrize("rules", [[], ["proxy x-forward-for {client_ip}", "proxy + from $url", "- etag",
+                                        "+ x-served-by wmproxy-gui"]])
+def test_http_mapping_by_host_with_curl(rules: list[str]) -> None:
+    async def main() -> None:
+        with HttpTarget() as target:
+            srv, cli = await start(target, rules)
+            try:
+                host, port = srv.addresses["http"]
+                base = f"http://{host}:{port}"
+                code, out, err = await curl("-H", "Host: app.test", "-D", "-", f"{base}/hello", "-o", "-",
+                                            f"{base}/bytes/200000", "-o", "/dev/null")
+                assert code == 0, err
+                assert "hello /hello" in out
+                assert out.count("HTTP/1.1 200") == 2
+                # keep-alive: both requests rode one public connection -> one channel, one local connection
+                assert target.connections == 1
+                # chunked response and a POST body
+                code, out, err = await curl("-H", "Host: app.test", f"{base}/chunked/100000", "-o", "/dev/null",
+                                            "-w", "%{size_download}")
+                assert code == 0 and out == "100000", err
+                code, out, err = await curl("-H", "Host: app.test", "-d", "x=1", f"{base}/post")
+                assert code == 0 and "x=1" in out, err
+                seen = target.requests[0]
+                if rules:
+                    assert seen.header("x-forward-for") == "127.0.0.1"
+                    assert seen.header("from") == "/hello"
+                    code, out, err = await curl("-H", "Host: app.test", "-D", "-", "-o", "/dev/null", f"{base}/x")
+                    assert "x-served-by: wmproxy-gui" in out.lower()
+                else:
+                    assert seen.header("x-forward-for") is None
+                # unknown host -> 404 with a reason, server still serves
+                code, out, err = await curl("-H", "Host: nobody.test", f"{base}/")
+                assert "no mapping serves host nobody.test" in out
+                code, out, err = await curl("-H", "Host: app.test", f"{base}/again")
+                assert "hello /again" in out
+                names = {n for n in srv.stats.snapshot().per_name}
+                assert "web" in names
+            finally:
+                await cli.stop()
+                await srv.stop()
+
+    run(main(), 80)
+
+
+def test_local_service_down_reports_close_reason() -> None:
+    async def main() -> None:
+        with HttpTarget() as target:
+            srv, cli = await start(target, [])
+            target.stop()
+            try:
+                host, port = srv.addresses["http"]
+                closed = []
+                srv.stats.subscribe(lambda ev, rec: closed.append(rec.reason) if ev == "channel_close" else None)
+                code, out, err = await curl("-H", "Host: app.test", f"http://{host}:{port}/")
+                assert code != 0 or out == ""
+                for _ in range(100):
+                    if closed:
+                        break
+                    await asyncio.sleep(0.02)
+                assert any("cannot connect to" in r for r in closed), closed
+            finally:
+                await cli.stop()
+                await srv.stop()
+
+    run(main(), 60)
