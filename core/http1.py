@@ -26,7 +26,7 @@ _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)")
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
 _HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;.*)?")  # size, then extensions
 _VAR = re.compile(r"\{(\w+)\}|\$(\w+)")
 
 HOP_BY_HOP = frozenset(
@@ -417,8 +417,9 @@ class BodyReader:
                     self._cstate = _C_DATA_END
             elif st == _C_SIZE or st == _C_DATA_END:
                 limit = MAX_CHUNK_LINE if st == _C_SIZE else 2
-                nl = _find_nl(data, pos, limit + 1)
-                end = min(n, pos + limit + 1) if nl < 0 else nl + 1
+                window = limit + 1 - len(self._line)  # never buffer more than limit + 1
+                nl = _find_nl(data, pos, window)
+                end = min(n, pos + window) if nl < 0 else nl + 1
                 self._line += data[pos:end]
                 pos = end
                 if len(self._line) > limit:
@@ -432,18 +433,19 @@ class BodyReader:
                         raise HttpError(400, "malformed chunked body (no CRLF after chunk data)")
                     self._cstate = _C_SIZE
                     continue
-                m = _HEX.match(line)
-                if m is None or (len(line) > m.end() and line[m.end()] not in b"; \t"):
+                m = _CHUNK_SIZE.fullmatch(line)
+                if m is None:
                     raise HttpError(400, f"malformed chunk size {line[:20]!r}")
-                size = int(m.group(0), 16)
+                size = int(m.group(1), 16)
                 if size:
                     self.remaining = size
                     self._cstate = _C_DATA
                 else:
                     self._cstate = _C_TRAILER
             else:  # trailer section: lines until an empty one
-                nl = _find_nl(data, pos, self.max_line + 1)
-                end = min(n, pos + self.max_line + 1) if nl < 0 else nl + 1
+                window = self.max_line + 1 - len(self._line)
+                nl = _find_nl(data, pos, window)
+                end = min(n, pos + window) if nl < 0 else nl + 1
                 self._line += data[pos:end]
                 pos = end
                 if len(self._line) > self.max_line:

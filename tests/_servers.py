@@ -1,4 +1,4 @@
-"""Small real target servers for tests: HTTP/1.1, HTTPS, TCP echo, and a test cert maker.
+"""Small real target servers for tests: HTTP/1.1 and HTTPS, and a test cert maker.
 
 They run in a thread of their own (blocking sockets), so they serve the same
 whether the test drives them from asyncio, curl or plain sockets. Each
@@ -8,7 +8,7 @@ records what it saw (requests, connections) for the test to check.
         t.url("/x")  t.requests  t.connections
     cert = make_cert(tmp_path)                   # self-signed, SAN localhost/127.0.0.1/::1
     with HttpTarget(tls=cert.server_context()) as t: ...   # https://
-    with EchoServer(host="::1") as e: e.port
+(A TCP echo server is in conftest.py: ``EchoServer`` / the ``echo_server`` fixture.)
 
 Routes of HttpTarget (GET and HEAD):
     /anything           200 "hello /anything\\n" with Content-Length
@@ -231,34 +231,6 @@ class HttpTarget(_ThreadedServer):
         """How many TCP connections were accepted so far."""
         with self._srv.lock:
             return self._srv.conn_count
-
-
-class _EchoHandler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        while True:
-            try:
-                data = self.request.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.request.sendall(data)
-
-
-class EchoServer(_ThreadedServer):
-    """TCP echo on loopback: sends back every byte it receives."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        class S(socketserver.ThreadingTCPServer):
-            address_family = fam
-            daemon_threads = True
-            allow_reuse_address = True
-            block_on_close = False
-
-        self._srv = S((host, 0), _EchoHandler)
 
 
 # ---------------------------------------------------------------- certificates
