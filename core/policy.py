@@ -142,6 +142,8 @@ def parse_rule(text: str) -> list[Rule]:
             port_s = rest[1:]
     elif t.count(":") == 1:  # IPv4 or '*' with port
         net_s, port_s = t.split(":")
+        if not port_s:
+            raise ConfigError(f"target rule {text!r}: expected a port after ':'")
     else:  # IPv4 without port, or bare IPv6 (several colons, no port)
         net_s = t
     lo, hi = _ports(port_s, text) if port_s else (0, 65535)
