@@ -11,10 +11,9 @@ Qt-free on purpose: the CLI and tests can manage profiles without a display.
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import json
-import os
-import tempfile
 import tomllib
 import uuid
 import zlib
@@ -25,9 +24,9 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import tomli_w
 
-from core.config import ClientConfig, ClientTls, MappingConfig, ProxyListenerConfig
+from core import paths
+from core.config import ClientConfig, ClientTls, Config, config_from_dict, config_to_dict
 from core.errors import ConfigError, WmproxyError
-from core.frames import HeaderOp, HeaderRule
 
 PROFILES_FILE = "profiles.toml"
 EXPORT_MARKER = "wmproxy_gui_profile"  # top-level key of a native export file
@@ -87,126 +86,52 @@ def with_tls_mode(tls: ClientTls, mode: str, *, ca_file: str | None = None,
 
 # ------------------------------------------------------------------ (de)serialisation
 
-def _plain(value: Any) -> Any:
-    """Dataclasses -> TOML-ready dicts: None dropped (TOML has no null), tuples -> lists."""
-    if isinstance(value, HeaderRule):
-        return {"proxy": value.is_proxy, "op": value.oper.name.lower(), "key": value.key, "val": value.val}
-    if dataclasses.is_dataclass(value):
-        out = {}
-        for f in dataclasses.fields(value):
-            if f.name == "password":
-                continue  # secrets go to the keyring, never to a file
-            v = _plain(getattr(value, f.name))
-            if v is not None:
-                out[f.name] = v
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def client_to_dict(client: ClientConfig) -> dict[str, Any]:
+    """The native ``[client]`` table (core.config's format) without any password."""
+    return config_to_dict(Config(client=client), secrets=False).get("client", {})
 
 
-def _build(cls: type, data: Any, file: str | None, key: str) -> Any:
-    """Inverse of ``_plain`` with checks: unknown keys and wrong types name file and key."""
-    if not isinstance(data, dict):
-        raise ConfigError("expected a table", file=file, key=key)
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for k, v in data.items():
-        where = f"{key}.{k}" if key else k
-        if k not in names or k == "password":
-            raise ConfigError(f"unknown setting {k!r}", file=file, key=where)
-        if cls is ClientConfig and k == "tls":
-            kwargs[k] = _build(ClientTls, v, file, where)
-        elif cls is ClientConfig and k in ("mappings", "proxies"):
-            sub = MappingConfig if k == "mappings" else ProxyListenerConfig
-            if not isinstance(v, list):
-                raise ConfigError("expected a list of tables", file=file, key=where)
-            kwargs[k] = [_build(sub, item, file, f"{where}[{i}]") for i, item in enumerate(v)]
-        elif cls is MappingConfig and k == "headers":
-            if not isinstance(v, list):
-                raise ConfigError("expected a list of header rules", file=file, key=where)
-            kwargs[k] = [_header(item, file, f"{where}[{i}]") for i, item in enumerate(v)]
-        elif cls is ProxyListenerConfig and k == "protocols":
-            if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
-                raise ConfigError("expected a list of protocol names", file=file, key=where)
-            kwargs[k] = tuple(v)
-        else:
-            default = names[k].default
-            if default is not dataclasses.MISSING and default is not None and not _same_type(default, v):
-                raise ConfigError(f"expected {type(default).__name__}, got {type(v).__name__}", file=file, key=where)
-            kwargs[k] = v
+def client_from_dict(data: Any, file: str | None, key: str) -> ClientConfig:
+    """Inverse of client_to_dict; errors name ``file`` and ``key`` (e.g. profiles[2].client.server)."""
+    if isinstance(data, dict) and _has_password(data):
+        raise ConfigError("passwords are kept in the OS keyring, never in this file; remove the password "
+                          "line and enter it in the profile dialog", file=file, key=key)
     try:
-        return cls(**kwargs)
-    except TypeError:
-        missing = [n for n, f in names.items() if f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING and n not in kwargs]
-        raise ConfigError(f"missing {', '.join(missing)}", file=file, key=key) from None
+        cfg = config_from_dict({"client": data}, source=file, validate=False)
+    except ConfigError as e:
+        sub = (e.key or "client").removeprefix("client")
+        raise ConfigError(e.problem, file=file, key=f"{key}{sub}") from None
+    assert cfg.client is not None
+    return cfg.client
 
 
-def _same_type(default: Any, v: Any) -> bool:
-    if isinstance(default, bool) or isinstance(v, bool):
-        return isinstance(default, bool) and isinstance(v, bool)
-    if isinstance(default, float):
-        return isinstance(v, (int, float))
-    return isinstance(v, type(default))
-
-
-def _header(item: Any, file: str | None, key: str) -> HeaderRule:
-    if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-        raise ConfigError("expected a header rule table with a key", file=file, key=key)
-    try:
-        op = HeaderOp[str(item.get("op", "replace")).upper()]
-    except KeyError:
-        raise ConfigError(f"unknown header operation {item.get('op')!r}", file=file, key=key) from None
-    return HeaderRule(bool(item.get("proxy", False)), op, item["key"], str(item.get("val", "")))
+def _has_password(data: dict[str, Any]) -> bool:
+    return "password" in data or any(isinstance(p, dict) and "password" in p for p in data.get("proxy", []) or [])
 
 
 def profile_to_dict(p: Profile) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "auto_connect": p.auto_connect, "client": _plain(p.client)}
+    return {"id": p.id, "name": p.name, "auto_connect": p.auto_connect, "client": client_to_dict(p.client)}
 
 
 def profile_from_dict(d: Any, file: str | None = None, key: str = "") -> Profile:
+    where = key or None
     if not isinstance(d, dict):
-        raise ConfigError("expected a table", file=file, key=key)
+        raise ConfigError("expected a table", file=file, key=where)
     for req in ("id", "name"):
         if not isinstance(d.get(req), str) or not d[req]:
-            raise ConfigError(f"missing {req}", file=file, key=key or None)
+            raise ConfigError(f"missing {req}", file=file, key=where)
     extra = set(d) - {"id", "name", "auto_connect", "client"}
     if extra:
-        raise ConfigError(f"unknown setting {sorted(extra)[0]!r}", file=file, key=key or None)
-    client = _build(ClientConfig, d.get("client", {}), file, f"{key}.client" if key else "client")
-    return Profile(d["id"], d["name"], client, bool(d.get("auto_connect", False)))
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode) if hasattr(os, "fchmod") else None
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        raise ConfigError(f"unknown key {sorted(extra)[0]!r}", file=file, key=where)
+    if not isinstance(d.get("auto_connect", False), bool):
+        raise ConfigError("expected true or false", file=file, key=f"{key}.auto_connect" if key else "auto_connect")
+    client = client_from_dict(d.get("client", {}), file, f"{key}.client" if key else "client")
+    return Profile(d["id"], d["name"], client, d.get("auto_connect", False))
 
 
 def default_profiles_path() -> Path:
-    """<config dir>/profiles.toml (core.paths decides the directory when it exists)."""
-    try:
-        from core import paths  # type: ignore[attr-defined]
-
-        return Path(paths.config_dir()) / PROFILES_FILE
-    except (ImportError, AttributeError):
-        import platformdirs
-
-        return Path(platformdirs.user_config_dir("wmproxy-gui", appauthor=False)) / PROFILES_FILE
+    """<config dir>/profiles.toml."""
+    return paths.config_dir() / PROFILES_FILE
 
 
 # ------------------------------------------------------------------ the store
@@ -240,22 +165,22 @@ class ProfileStore:
         if len(set(ids)) != len(ids):
             raise ConfigError("two profiles share one id", file=str(self.path), key="profiles")
         self._profiles = profiles
-        return [dataclasses.replace(p) for p in profiles]
+        return copy.deepcopy(profiles)
 
     def profiles(self) -> list[Profile]:
-        """Cached list (loads once)."""
+        """Copies of the cached list (loads once); edit a copy, then upsert it."""
         if self._profiles is None:
             self.load()
-        return list(self._profiles or [])
+        return copy.deepcopy(self._profiles or [])
 
     def save(self, profiles: Iterable[Profile]) -> None:
         profiles = list(profiles)
         for p in profiles:
-            if p.client.password:
-                raise ValueError("a profile's password belongs in the keyring (set_password), not in the file")
+            if p.client.password or any(px.password for px in p.client.proxies):
+                raise ValueError("passwords belong in the keyring (upsert / set_password), not in the file")
         doc = {"profiles": [profile_to_dict(p) for p in profiles]}
-        atomic_write(self.path, tomli_w.dumps(doc).encode("utf-8"))
-        self._profiles = profiles
+        paths.atomic_write(self.path, tomli_w.dumps(doc).encode("utf-8"), 0o600)
+        self._profiles = copy.deepcopy(profiles)
 
     def get(self, profile_id: str) -> Profile | None:
         return next((p for p in self.profiles() if p.id == profile_id), None)
@@ -379,14 +304,14 @@ class ProfileStore:
         """A TOML file another user or machine can import. Holds no password."""
         d = profile_to_dict(profile)
         d.pop("id")
-        atomic_write(Path(path), tomli_w.dumps({EXPORT_MARKER: 1, "profile": d}).encode("utf-8"), 0o644)
+        paths.atomic_write(Path(path), tomli_w.dumps({EXPORT_MARKER: 1, "profile": d}).encode("utf-8"))
 
     def export_link(self, profile: Profile) -> str:
         """``wmproxy://user@host:port?name=..&tls=..&fp=..&c=..``: shareable, holds no password.
 
         Address, user, name and TLS choice stay readable; everything else (mappings,
         proxies, timers) travels compressed in ``c``."""
-        c = _plain(profile.client)
+        c = client_to_dict(profile.client)
         server, user = c.pop("server"), c.pop("username", None)
         tls = c.pop("tls", {})
         q: dict[str, str] = {"name": profile.name, "tls": tls_mode(profile.client.tls)}
@@ -425,7 +350,7 @@ class ProfileStore:
         client["server"] = server
         if user:
             client["username"] = unquote(user)
-        cfg = _build(ClientConfig, client, src, "c")
+        cfg = client_from_dict(client, src, "c")
         mode = q.get("tls", "off")
         if mode not in TLS_MODES:
             raise ConfigError(f"unknown TLS mode {mode!r}", file=src, key="tls")

@@ -1,0 +1,607 @@
+"""Server profiles: list, edit (address, TLS, login), connect, test, import and export.
+
+Trust on first use is made visible: before the first TLS connection to a
+server whose certificate is not yet known, its SHA-256 fingerprint is fetched
+and shown; only if the user accepts it is it written to known_hosts, and from
+then on the core refuses a different certificate with a message saying so.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QGroupBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit, QMenu,
+                               QMessageBox, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from core import paths
+from core.config import ClientConfig, DEFAULT_CENTER_PORT, parse_addr
+from core.errors import ConfigError
+
+from ..profiles import Profile, ProfileStore, new_id, tls_mode, with_tls_mode
+from ..widgets.common import (EmptyState, ValidatedForm, ask, error_text, message, set_status, spawn,
+                              status_label)
+from .validation import address_problem, client_problem, fingerprint_problem, name_problem
+
+TLS_CHOICES = (
+    ("off", "Off (plain TCP)"),
+    ("tofu", "Trust on first use (ask once, then pin)"),
+    ("pin", "Pin a SHA-256 fingerprint"),
+    ("ca", "Verify with a CA certificate"),
+)
+STATE_TEXT = {"stopped": "Disconnected", "connecting": "Connecting…", "connected": "Connected", "error": "Error"}
+STATE_COLOR = {"connected": "#2e7d32", "connecting": "#b26a00", "error": "#c62828"}
+TEST_TIMEOUT = 10.0
+
+
+# ------------------------------------------------------------------ TLS trust helpers
+
+def known_hosts_path(client: ClientConfig) -> Path:
+    return Path(client.tls.known_hosts) if client.tls.known_hosts else paths.default_known_hosts_path()
+
+
+def host_port(client: ClientConfig) -> str:
+    host, port = parse_addr(client.server)
+    return f"{host}:{port}"  # the key the core's verify_server uses
+
+
+async def probe_fingerprint(client: ClientConfig, timeout: float = TEST_TIMEOUT) -> str:
+    """SHA-256 of the certificate the server presents (no verification: it is shown to the user to decide)."""
+    from core import tls
+
+    host, port = parse_addr(client.server)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if client.tls.cert_file and client.tls.key_file:
+        ctx.load_cert_chain(client.tls.cert_file, client.tls.key_file)
+    _r, w = await asyncio.wait_for(asyncio.open_connection(
+        host, port, ssl=ctx, server_hostname=tls.server_hostname(client.tls, host)), timeout)
+    try:
+        der = tls.peer_der(w)
+    finally:
+        w.close()
+    if not der:
+        raise ConnectionError(f"{client.server} sent no certificate")
+    return tls.fingerprint(der)
+
+
+class TofuDialog(QMessageBox):
+    """First contact with a server: show its fingerprint, trust it only on an explicit yes."""
+
+    def __init__(self, server: str, fp: str, parent: QWidget | None = None) -> None:
+        from core.tls import format_fingerprint
+
+        super().__init__(QMessageBox.Icon.Question, self.tr("Trust this server?"),
+                         self.tr("This is the first TLS connection to {server}.").format(server=server),
+                         QMessageBox.StandardButton.NoButton, parent)
+        self.setObjectName("tofuDialog")
+        self.fingerprint = fp
+        self.setInformativeText(self.tr(
+            "Its certificate's SHA-256 fingerprint is:\n\n{fp}\n\nCompare it with the one the server shows "
+            "(its log or Server page). If you trust it, it is remembered and a different certificate "
+            "will be refused later.").format(fp=format_fingerprint(fp)))
+        self.trust = self.addButton(self.tr("Trust and continue"), QMessageBox.ButtonRole.AcceptRole)
+        self.trust.setObjectName("trust")
+        self.cancel = self.addButton(QMessageBox.StandardButton.Cancel)
+        self.setDefaultButton(self.cancel)  # Enter must not trust by accident
+
+
+async def ensure_trusted(parent: QWidget, client: ClientConfig) -> bool:
+    """For TOFU profiles: ask the user about an unknown server first. False = the user said no."""
+    from core.tls import KnownHosts
+
+    if tls_mode(client.tls) != "tofu":
+        return True
+    store = KnownHosts(known_hosts_path(client))
+    key = host_port(client)
+    if store.get(key) is not None:
+        return True  # known: the core compares and refuses a changed certificate
+    fp = await probe_fingerprint(client)
+    dlg = TofuDialog(client.server, fp, parent)
+    dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    parent.setProperty("tofu_dialog", dlg)  # tests find it here
+    await ask(dlg)
+    if dlg.clickedButton() is not dlg.trust:
+        return False
+    store.set(key, fp)
+    return True
+
+
+async def test_connection(parent: QWidget, client: ClientConfig) -> str:
+    """Log in once with ``client`` (no listeners, no mappings); the success text, or raise with the reason."""
+    from core.client import CenterClient
+
+    if not await ensure_trusted(parent, client):
+        raise ConnectionAbortedError("the server's certificate was not trusted")
+    probe = dataclasses.replace(client, mappings=[], proxies=[], direct=False)
+    cli = CenterClient(probe)
+    await cli.start()
+    try:
+        await cli.wait_connected(TEST_TIMEOUT)
+        fp = f" · certificate sha256 {cli.server_fingerprint[:16]}…" if cli.server_fingerprint else ""
+        return f"Connected to {client.server} and logged in{fp}."
+    finally:
+        await cli.stop()
+
+
+# ------------------------------------------------------------------ the dialog
+
+class ProfileDialog(QDialog):
+    """Create or edit a profile. The password goes to the keyring on Save, never to a file."""
+
+    def __init__(self, store: ProfileStore, profile: Profile | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("profileDialog")
+        self.setWindowTitle(self.tr("Edit profile") if profile else self.tr("New profile"))
+        self.store = store
+        self.original = profile
+        self.saved: Profile | None = None
+        p = profile or Profile(new_id(), store.unique_name("My server"), ClientConfig())
+        try:
+            self.has_password = bool(profile and store.password(profile.id))
+        except Exception:
+            self.has_password = False
+        c = p.client
+        self.others = {o.name for o in store.profiles() if o.id != p.id}
+        self.profile = p
+
+        self.form = ValidatedForm()
+        self.name = self.form.add("name", self.tr("Name"), QLineEdit(p.name))
+        self.server = self.form.add("server", self.tr("Server address"),
+                                    QLineEdit(c.server, placeholderText=f"example.com:{DEFAULT_CENTER_PORT}"),
+                                    self.tr("The center server as host:port (wmproxy's default port is 8091)."))
+        self.username = self.form.add("username", self.tr("Username"),
+                                      QLineEdit(c.username or "", placeholderText=self.tr("(none)")))
+        self.password = self.form.add(
+            "password", self.tr("Password"),
+            QLineEdit(placeholderText=self.tr("unchanged (stored in the keyring)") if self.has_password else ""),
+            self.tr("Kept in your OS keyring, never written to a file or an export."))
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+
+        self.tls = QComboBox()
+        for key, label in TLS_CHOICES:
+            self.tls.addItem(self.tr(label), key)
+        self.tls.setCurrentIndex(self.tls.findData(tls_mode(c.tls)))
+        self.form.add("tls", self.tr("Encryption"), self.tls)
+        self.ca_file = self._file_row("ca_file", self.tr("CA certificate"), c.tls.ca_file or "",
+                                      self.tr("PEM file of the CA that signed the server's certificate."))
+        self.fingerprint = self.form.add("fingerprint", self.tr("Fingerprint"),
+                                         QLineEdit(c.tls.fingerprint or "", placeholderText="AB:CD:…"),
+                                         self.tr("SHA-256 of the server's certificate (64 hex digits)."))
+        self.server_name = self.form.add("server_name", self.tr("Server name (SNI)"),
+                                         QLineEdit(c.tls.server_name or "", placeholderText=self.tr("(from address)")))
+        self.cert_file = self._file_row("cert_file", self.tr("Client certificate"), c.tls.cert_file or "",
+                                        self.tr("Only for servers that require client certificates (two-way TLS)."))
+        self.key_file = self._file_row("key_file", self.tr("Client key"), c.tls.key_file or "")
+        self.auto_connect = QCheckBox(self.tr("Connect when the app starts"))
+        self.auto_connect.setObjectName("auto_connect")
+        self.auto_connect.setChecked(p.auto_connect)
+        self.form.addRow("", self.auto_connect)
+
+        self.test_button = QPushButton(self.tr("Test connection"))
+        self.test_button.setObjectName("test")
+        self.test_button.clicked.connect(self.start_test)
+        self.test_status = status_label()
+        self.test_status.setObjectName("test_status")
+        self.test_task: asyncio.Task | None = None
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_status, 1)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setObjectName("save")
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(self.form)
+        lay.addLayout(test_row)
+        lay.addWidget(self.buttons)
+        for w in (self.name, self.server, self.username, self.password, self.fingerprint, self.server_name,
+                  self.ca_file, self.cert_file, self.key_file):
+            w.textChanged.connect(self.validate)
+        self.tls.currentIndexChanged.connect(self.validate)
+        self.validate()
+
+    def _file_row(self, key: str, label: str, value: str, hint: str = "") -> QLineEdit:
+        edit = QLineEdit(value)
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit, 1)
+        browse = QPushButton(self.tr("Browse…"))
+        browse.clicked.connect(lambda: self._browse(edit, label))
+        row.addWidget(browse)
+        self.form.add(key, label, box, hint)
+        self.form.fields[key] = edit  # errors highlight the line edit itself
+        edit.setObjectName(key)
+        return edit
+
+    def _browse(self, edit: QLineEdit, label: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, label, edit.text() or str(Path.home()),
+                                              self.tr("PEM files (*.pem *.crt *.cer *.key);;All files (*)"))
+        if path:
+            edit.setText(path)
+
+    # ---- form <-> config
+    def mode(self) -> str:
+        return self.tls.currentData()
+
+    def client(self) -> ClientConfig:
+        """The ClientConfig as entered (no password)."""
+        c = self.profile.client
+        mode = self.mode()
+        tls = with_tls_mode(c.tls, mode, ca_file=self.ca_file.text().strip() or None,
+                            fingerprint=self.fingerprint.text().strip() or None)
+        tls = dataclasses.replace(
+            tls, server_name=self.server_name.text().strip() or None if mode != "off" else tls.server_name,
+            cert_file=self.cert_file.text().strip() or None, key_file=self.key_file.text().strip() or None)
+        return dataclasses.replace(c, server=self.server.text().strip(), password=None,
+                                   username=self.username.text().strip() or None, tls=tls)
+
+    def entered_password(self) -> str | None:
+        """What to log in with: the typed password, else the stored one."""
+        if self.password.text():
+            return self.password.text()
+        return self.store.password(self.profile.id) if self.has_password else None
+
+    def problems(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if p := name_problem(self.name.text(), self.others):
+            out["name"] = p
+        if p := address_problem(self.server.text()):
+            out["server"] = p
+        mode = self.mode()
+        user = self.username.text().strip()
+        if user and not self.password.text() and not self.has_password:
+            out["password"] = "enter the password for this username"
+        if self.password.text() and not user:
+            out["username"] = "a password needs a username"
+        if mode == "ca":
+            ca = self.ca_file.text().strip()
+            if not ca:
+                out["ca_file"] = "choose the CA certificate file"
+            elif not Path(ca).expanduser().is_file():
+                out["ca_file"] = "no such file"
+        if mode == "pin" and (p := fingerprint_problem(self.fingerprint.text())):
+            out["fingerprint"] = p
+        cert, key = self.cert_file.text().strip(), self.key_file.text().strip()
+        if bool(cert) != bool(key):
+            out["key_file" if cert else "cert_file"] = "a client certificate needs both the certificate and its key"
+        for k, v in (("cert_file", cert), ("key_file", key)):
+            if v and k not in out and not Path(v).expanduser().is_file():
+                out[k] = "no such file"
+        if not out and (err := client_problem(dataclasses.replace(self.client(), password="x" if user else None))):
+            field = (err.key or "").rsplit(".", 1)[-1]
+            out[field if field in self.form.errors else "server"] = err.problem
+        return out
+
+    def validate(self) -> bool:
+        mode = self.mode()
+        for key, visible in (("ca_file", mode == "ca"), ("fingerprint", mode == "pin"),
+                             ("server_name", mode != "off"), ("cert_file", mode != "off"),
+                             ("key_file", mode != "off")):
+            self.form.setRowVisible(self.form.errors[key].parentWidget(), visible)
+        ok = self.form.show_problems(self.problems())
+        self.save_button.setEnabled(ok)
+        self.test_button.setEnabled(ok and (self.test_task is None or self.test_task.done()))
+        return ok
+
+    # ---- actions
+    def start_test(self) -> None:
+        if not self.validate():
+            return
+        cfg = dataclasses.replace(self.client(), password=self.entered_password())
+        set_status(self.test_status, self.tr("Connecting to {s}…").format(s=cfg.server))
+        self.test_button.setEnabled(False)
+
+        def done(text: str) -> None:
+            set_status(self.test_status, text, "ok")
+            self.validate()
+
+        def failed(e: BaseException) -> None:
+            set_status(self.test_status, self.tr("Failed: {e}").format(e=error_text(e)), "error")
+            self.validate()
+
+        self.test_task = spawn(test_connection(self, cfg), done, failed)
+
+    def save(self) -> None:
+        if not self.validate():
+            return
+        p = dataclasses.replace(self.profile, name=self.name.text(), client=self.client(),
+                                auto_connect=self.auto_connect.isChecked())
+        try:
+            if not p.client.username:
+                self.store.set_password(p.id, None)
+            elif self.password.text():
+                self.store.set_password(p.id, self.password.text())
+            self.saved = self.store.upsert(p)
+        except Exception as e:  # keyring locked, disk full...: say so and keep the dialog open
+            self.form.show_problems({"password" if "keyring" in str(e) else "name": error_text(e)})
+            return
+        self.accept()
+
+
+# ------------------------------------------------------------------ the page
+
+class ProfilesPage(QWidget):
+    COLS = ("Name", "Server", "Security", "Status")
+
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.store: ProfileStore = controller.store
+        self.dialog: ProfileDialog | None = None
+        self._errors: dict[str, str] = {}
+
+        self.table = QTableWidget(0, len(self.COLS))
+        self.table.setObjectName("profiles")
+        self.table.setHorizontalHeaderLabels([self.tr(c) for c in self.COLS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._sync_buttons)
+        self.table.doubleClicked.connect(lambda _i: self.edit_selected())
+
+        self.empty = EmptyState(
+            self.tr("No server profiles yet"),
+            self.tr("Add the wmproxy server you connect to, import an existing wmproxy config "
+                    "(client.toml / client.yaml), or paste a wmproxy:// link someone shared."),
+            [(self.tr("New profile…"), self.new_profile), (self.tr("Import file…"), self.import_file_dialog),
+             (self.tr("Paste link…"), self.import_link_dialog)])
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.table)
+
+        self.buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout()
+        for key, label, slot in (("new", "New…", self.new_profile), ("edit", "Edit…", self.edit_selected),
+                                 ("delete", "Delete", self.delete_selected),
+                                 ("connect", "Connect", self.toggle_selected),
+                                 ("import", "Import", None), ("export", "Export", None)):
+            b = QPushButton(self.tr(label))
+            b.setObjectName(key)
+            if slot is not None:
+                b.clicked.connect(slot)
+            row.addWidget(b)
+            self.buttons[key] = b
+        row.addStretch(1)
+        imp = QMenu(self)
+        imp.addAction(self.tr("From file (export or wmproxy TOML/YAML)…"), self.import_file_dialog)
+        imp.addAction(self.tr("From wmproxy:// link…"), self.import_link_dialog)
+        self.buttons["import"].setMenu(imp)
+        exp = QMenu(self)
+        exp.addAction(self.tr("To file…"), self.export_file_dialog)
+        exp.addAction(self.tr("Copy wmproxy:// link"), self.copy_link)
+        self.buttons["export"].setMenu(exp)
+
+        self.status = status_label()
+        self.status.setObjectName("status")
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.stack, 1)
+        lay.addLayout(row)
+        lay.addWidget(self.status)
+        if hasattr(controller, "state_changed"):
+            controller.state_changed.connect(self._on_state)
+            controller.error.connect(self._on_error)
+        self.reload()
+
+    # ---- table
+    def reload(self, select: str | None = None) -> None:
+        keep = select or self.selected_id()
+        try:
+            profiles = self.store.load()
+        except (ConfigError, OSError) as e:
+            set_status(self.status, self.tr("Profiles not loaded: {e}").format(e=error_text(e)), "error")
+            profiles = []
+        self.table.setRowCount(len(profiles))
+        for r, p in enumerate(profiles):
+            mode = tls_mode(p.client.tls)
+            cells = (p.name, p.client.server + (f"  ({p.client.username})" if p.client.username else ""),
+                     dict(TLS_CHOICES)[mode].split(" (")[0], "")
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, p.id)
+                self.table.setItem(r, c, item)
+            self._show_state(r, p.id)
+        self.stack.setCurrentWidget(self.table if profiles else self.empty)
+        if keep:
+            self.select(keep)
+        self._sync_buttons()
+
+    def _row_of(self, profile_id: str) -> int:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == profile_id:
+                return r
+        return -1
+
+    def select(self, profile_id: str) -> None:
+        r = self._row_of(profile_id)
+        if r >= 0:
+            self.table.selectRow(r)
+
+    def selected_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def _show_state(self, row: int, profile_id: str) -> None:
+        state = self.controller.state(profile_id)
+        text = self.tr(STATE_TEXT.get(state, state))
+        if state == "error" and profile_id in self._errors:
+            text += f": {self._errors[profile_id]}"
+        item = self.table.item(row, 3)
+        item.setText(text)
+        item.setToolTip(text)
+        color = STATE_COLOR.get(state)
+        item.setData(Qt.ItemDataRole.ForegroundRole, QColor(color) if color else None)
+
+    def _on_state(self, profile_id: str, state: str) -> None:
+        if state == "connected":
+            self._errors.pop(profile_id, None)
+        r = self._row_of(profile_id)
+        if r >= 0:
+            self._show_state(r, profile_id)
+        self._sync_buttons()
+
+    def _on_error(self, profile_id: str, text: str) -> None:
+        self._errors[profile_id] = text
+        p = self.store.get(profile_id)
+        set_status(self.status, f"{p.name if p else profile_id}: {text}", "error")
+        r = self._row_of(profile_id)
+        if r >= 0:
+            self._show_state(r, profile_id)
+
+    def _sync_buttons(self) -> None:
+        pid = self.selected_id()
+        for k in ("edit", "delete", "connect", "export"):
+            self.buttons[k].setEnabled(pid is not None)
+        running = pid is not None and self.controller.state(pid) in ("connecting", "connected")
+        self.buttons["connect"].setText(self.tr("Disconnect") if running else self.tr("Connect"))
+
+    # ---- profile dialog
+    def new_profile(self) -> None:
+        self._open_dialog(None)
+
+    def edit_selected(self) -> None:
+        pid = self.selected_id()
+        if pid:
+            self._open_dialog(self.store.get(pid))
+
+    def _open_dialog(self, profile: Profile | None) -> None:
+        dlg = ProfileDialog(self.store, profile, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self._saved(dlg.saved))
+        self.dialog = dlg
+        dlg.open()
+
+    def _saved(self, p: Profile | None) -> None:
+        if p is None:
+            return
+        self.reload(select=p.id)
+        set_status(self.status, self.tr("Saved {name}.").format(name=p.name), "ok")
+        if self.controller.state(p.id) in ("connecting", "connected"):
+            spawn(self.controller.apply_profile(p), None,
+                  lambda e: set_status(self.status, error_text(e), "error"))
+
+    def delete_selected(self) -> None:
+        pid = self.selected_id()
+        p = self.store.get(pid) if pid else None
+        if p is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Delete profile"),
+                          self.tr("Delete {name} and its saved password?").format(name=p.name),
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("confirmDelete")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: spawn(self._delete(p.id), None,
+                                           lambda e: set_status(self.status, error_text(e), "error")))
+        self.confirm = box
+        box.open()
+
+    async def _delete(self, profile_id: str) -> None:
+        if self.controller.state(profile_id) != "stopped":
+            await self.controller.disconnect_profile(profile_id)
+        self.store.delete(profile_id)
+        self.reload()
+        set_status(self.status, self.tr("Deleted."), "ok")
+
+    # ---- connect
+    def toggle_selected(self) -> None:
+        pid = self.selected_id()
+        if pid:
+            self.toggle(pid)
+
+    def toggle(self, profile_id: str) -> asyncio.Task:
+        return spawn(self._toggle(profile_id), None,
+                     lambda e: self._on_error(profile_id, error_text(e)))
+
+    async def _toggle(self, profile_id: str) -> None:
+        if self.controller.state(profile_id) in ("connecting", "connected"):
+            await self.controller.disconnect_profile(profile_id)
+            return
+        p = self.store.get(profile_id)
+        if p is None:
+            return
+        set_status(self.status, self.tr("Connecting {name}…").format(name=p.name))
+        if not await ensure_trusted(self, p.client):
+            set_status(self.status, self.tr("Not connected: the server's certificate was not trusted."), "warn")
+            return
+        await self.controller.connect_profile(profile_id)
+
+    # ---- import / export
+    def import_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Import profile"), str(Path.home()),
+                                              self.tr("Profiles and wmproxy configs (*.toml *.yaml *.yml);;"
+                                                      "All files (*)"))
+        if path:
+            self.import_file(path)
+
+    def import_file(self, path: str | Path) -> Profile | None:
+        try:
+            p = self.store.import_file(path)
+        except Exception as e:
+            set_status(self.status, self.tr("Not imported: {e}").format(e=error_text(e)), "error")
+            return None
+        self.reload(select=p.id)
+        set_status(self.status, self.tr("Imported {name} ({n} mappings).").format(
+            name=p.name, n=len(p.client.mappings)), "ok")
+        return p
+
+    def import_link_dialog(self) -> None:
+        text = QGuiApplication.clipboard().text().strip()
+        dlg = QInputDialog(self)
+        dlg.setObjectName("linkDialog")
+        dlg.setWindowTitle(self.tr("Import link"))
+        dlg.setLabelText(self.tr("Paste a wmproxy:// link:"))
+        dlg.setTextValue(text if text.startswith("wmproxy://") else "")
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.textValueSelected.connect(self.import_link)
+        dlg.open()
+
+    def import_link(self, text: str) -> Profile | None:
+        try:
+            p = self.store.import_link(text)
+        except Exception as e:
+            set_status(self.status, self.tr("Not imported: {e}").format(e=error_text(e)), "error")
+            return None
+        self.reload(select=p.id)
+        set_status(self.status, self.tr("Imported {name}. Enter its password with Edit if it needs one.").format(
+            name=p.name), "ok")
+        return p
+
+    def export_file_dialog(self) -> None:
+        p = self.store.get(self.selected_id() or "")
+        if p is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export profile"),
+                                              str(Path.home() / f"{p.name}.wmproxy.toml"),
+                                              self.tr("Profile (*.toml)"))
+        if path:
+            self.export_file(p.id, path)
+
+    def export_file(self, profile_id: str, path: str | Path) -> None:
+        p = self.store.get(profile_id)
+        try:
+            self.store.export_file(p, path)
+        except Exception as e:
+            set_status(self.status, self.tr("Not exported: {e}").format(e=error_text(e)), "error")
+            return
+        set_status(self.status, self.tr("Exported to {path} (without password).").format(path=path), "ok")
+
+    def copy_link(self) -> str | None:
+        p = self.store.get(self.selected_id() or "")
+        if p is None:
+            return None
+        link = self.store.export_link(p)
+        QGuiApplication.clipboard().setText(link)
+        set_status(self.status, self.tr("Link copied (without password)."), "ok")
+        return link

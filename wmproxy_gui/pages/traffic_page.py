@@ -1,0 +1,130 @@
+"""Live traffic: every open channel, a throughput graph, and totals per mapping/proxy.
+
+One Stats snapshot per second feeds all three (ChannelTableModel's timer emits
+``refreshed``), so the page costs the same whether it shows 1 or 1,000 channels'
+worth of widgets: the views only repaint rows that changed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QSplitter,
+                               QStackedWidget, QTableView, QVBoxLayout, QWidget)
+
+from core.stats import Snapshot
+
+from ..models import KEY_ROLE, ChannelFilterModel, ChannelTableModel, TotalsModel, fmt_bytes, fmt_rate
+from ..widgets.common import EmptyState
+from ..widgets.graph import ThroughputGraph
+
+GRAPH_SPAN = 300  # seconds of history: "the last minutes"
+
+
+class TrafficPage(QWidget):
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.model = ChannelTableModel(controller.stats, self)
+        self.proxy = ChannelFilterModel(self.model, self)
+        self.totals = TotalsModel(self)
+        self._prev: Snapshot | None = None
+        self.selected_key: int | None = None
+
+        self.filter = QLineEdit(placeholderText=self.tr("Filter by mapping, peer or target…"))
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setObjectName("filter")
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.summary = QLabel()
+        self.summary.setObjectName("summary")
+        top = QHBoxLayout()
+        top.addWidget(self.filter, 2)
+        top.addWidget(self.summary, 3)
+
+        self.table = QTableView()
+        self.table.setObjectName("channels")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(ChannelTableModel.AGE, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setStretchLastSection(True)
+        for col, w in ((0, 150), (1, 170), (2, 200), (3, 90), (4, 90), (5, 100)):
+            self.table.setColumnWidth(col, w)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        self.empty = EmptyState(
+            self.tr("No open channels"),
+            self.tr("Connections through your mappings and local proxies show up here live, "
+                    "with their peers, targets and rates. Connect a profile or start the server."))
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.table)
+
+        self.graph = ThroughputGraph(GRAPH_SPAN)
+        self.graph.setObjectName("graph")
+        self.graph.set_series("up", self.tr("Up"), "#1e88e5")
+        self.graph.set_series("down", self.tr("Down"), "#43a047")
+
+        self.totals_view = QTableView()
+        self.totals_view.setObjectName("totals")
+        self.totals_view.setModel(self.totals)
+        self.totals_view.verticalHeader().hide()
+        self.totals_view.horizontalHeader().setStretchLastSection(True)
+        self.totals_view.setMinimumWidth(260)
+
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.graph)
+        bottom.addWidget(self.totals_view)
+        bottom.setStretchFactor(0, 3)
+        bottom.setStretchFactor(1, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.stack)
+        split.addWidget(bottom)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split)
+        self.model.refreshed.connect(self._on_snapshot)
+        self.model.refresh()
+
+    # ---- per-second update
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        prev, self._prev = self._prev, snap
+        up_rate = down_rate = 0.0
+        if prev is not None and snap.taken > prev.taken:
+            dt = snap.taken - prev.taken
+            up_rate = max(0, snap.total_up - prev.total_up) / dt
+            down_rate = max(0, snap.total_down - prev.total_down) / dt
+        values = {"up": up_rate, "down": down_rate}
+        if self.selected_key is not None:
+            if self.model.record(self.selected_key) is None:  # the channel closed
+                self.graph.remove_series("sel")
+                self.selected_key = None
+            else:
+                values["sel"] = sum(self.model.rates(self.selected_key))
+        self.graph.add(values)
+        self.totals.apply(snap)
+        n = len(snap.channels)
+        self.stack.setCurrentWidget(self.table if n else self.empty)
+        self.summary.setText(self.tr("{n} open · total ↑ {up} ↓ {down} · now ↑ {ur} ↓ {dr}").format(
+            n=n, up=fmt_bytes(snap.total_up), down=fmt_bytes(snap.total_down), ur=fmt_rate(up_rate),
+            dr=fmt_rate(down_rate)))
+
+    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        key = self.proxy.data(rows[0], KEY_ROLE) if rows else None
+        if key == self.selected_key:
+            return
+        self.selected_key = key
+        self.graph.remove_series("sel")
+        if key is not None:
+            rec = self.model.record(key)
+            label = f"{rec.name} ← {rec.peer}" if rec else str(key)
+            self.graph.set_series("sel", label, "#e53935", dashed=True)

@@ -1,0 +1,1 @@
+"""Reusable widgets of the pages: throughput graph, inline form errors, empty states."""

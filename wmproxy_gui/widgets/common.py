@@ -1,0 +1,183 @@
+"""Small shared pieces for the pages: running coroutines from slots, inline field errors,
+empty states, and non-blocking questions.
+
+The app runs one qasync loop on the Qt thread, so a slot never awaits: it hands
+the coroutine to ``spawn`` and the result comes back through a callback. Dialogs
+are opened with ``open()`` (not ``exec()``), because a nested event loop would
+stall the tunnel's asyncio loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                               QPushButton, QVBoxLayout, QWidget)
+
+log = logging.getLogger("wmproxy.gui")
+
+WARN_COLOR = "#b26a00"
+ERROR_COLOR = "#c62828"
+OK_COLOR = "#2e7d32"
+
+_tasks: set[asyncio.Task] = set()  # strong refs: a spawned task must not be garbage-collected mid-flight
+
+
+def spawn(coro: Awaitable[Any], on_done: Callable[[Any], None] | None = None,
+          on_error: Callable[[BaseException], None] | None = None) -> asyncio.Task:
+    """Schedule ``coro`` on the running loop; report the result or the exception via callbacks."""
+    task = asyncio.ensure_future(coro)
+    _tasks.add(task)
+
+    def done(t: asyncio.Task) -> None:
+        _tasks.discard(t)
+        if t.cancelled():
+            return
+        exc = t.exception()
+        if exc is not None:
+            if on_error is not None:
+                on_error(exc)
+            else:
+                log.error("background task failed: %s", exc)
+        elif on_done is not None:
+            on_done(t.result())
+
+    task.add_done_callback(done)
+    return task
+
+
+async def ask(dialog: QDialog) -> int:
+    """Open ``dialog`` window-modally without a nested event loop; its result code when closed."""
+    fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def finished(code: int) -> None:
+        if not fut.done():
+            fut.set_result(code)
+
+    dialog.finished.connect(finished)
+    dialog.open()
+    return await fut
+
+
+def message(parent: QWidget | None, title: str, text: str, icon: QMessageBox.Icon = QMessageBox.Icon.Information,
+            detail: str = "") -> QMessageBox:
+    """A non-blocking message box (deleted on close); returned so tests can find and close it."""
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("messageBox")
+    if detail:
+        box.setInformativeText(detail)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for the user: our own errors already say what to do; others get their type."""
+    from core.errors import WmproxyError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, WmproxyError):
+        return text or type(exc).__name__
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class ErrorLabel(QLabel):
+    """The red one-liner under a form field; hidden while the field is fine."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setStyleSheet(f"color: {ERROR_COLOR};")
+        self.setWordWrap(True)
+        self.hide()
+
+    def show_problem(self, problem: str | None) -> None:
+        self.setText(problem or "")
+        self.setVisible(bool(problem))
+
+
+class ValidatedForm(QFormLayout):
+    """A QFormLayout whose rows each carry an ErrorLabel, keyed by the config field name."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.errors: dict[str, ErrorLabel] = {}
+        self.fields: dict[str, QWidget] = {}
+
+    def add(self, key: str, label: str, widget: QWidget, hint: str = "") -> QWidget:
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(widget)
+        if hint:
+            h = QLabel(hint)
+            h.setStyleSheet("color: palette(mid); font-size: small;")
+            h.setWordWrap(True)
+            lay.addWidget(h)
+        err = ErrorLabel()
+        err.setObjectName(f"error_{key}")
+        lay.addWidget(err)
+        self.addRow(label, box)
+        self.errors[key] = err
+        self.fields[key] = widget
+        widget.setObjectName(key)
+        return widget
+
+    def show_problems(self, problems: dict[str, str]) -> bool:
+        """Show each problem beside its field; True when there are none."""
+        for key, label in self.errors.items():
+            label.show_problem(problems.get(key))
+            w = self.fields[key]
+            w.setStyleSheet(f"border: 1px solid {ERROR_COLOR};" if key in problems and isinstance(w, QLineEdit) else "")
+        return not problems
+
+    def problem(self, key: str) -> str:
+        lab = self.errors.get(key)
+        return lab.text() if lab is not None and not lab.isHidden() else ""
+
+
+class EmptyState(QWidget):
+    """Centered explanation + action buttons shown instead of an empty table."""
+
+    def __init__(self, title: str, text: str, actions: list[tuple[str, Callable[[], None]]] = (),
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.addStretch(1)
+        t = QLabel(f"<h3>{title}</h3>")
+        t.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        body = QLabel(text)
+        body.setWordWrap(True)
+        body.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(t)
+        lay.addWidget(body)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.buttons: list[QPushButton] = []
+        for label, slot in actions:
+            b = QPushButton(label)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+            self.buttons.append(b)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addStretch(2)
+
+
+def status_label() -> QLabel:
+    lab = QLabel()
+    lab.setWordWrap(True)
+    lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return lab
+
+
+def set_status(label: QLabel, text: str, kind: str = "info") -> None:
+    color = {"error": ERROR_COLOR, "warn": WARN_COLOR, "ok": OK_COLOR}.get(kind)
+    label.setStyleSheet(f"color: {color};" if color else "")
+    label.setText(text)
