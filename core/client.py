@@ -158,6 +158,9 @@ class CenterClient:
         self._state_changed = asyncio.Event()
         self._stopping = False
         self.on_state: list = []  # callbacks(state, error)
+        # TOFU: record an unknown server's fingerprint (headless), or fail with
+        # tls.UnknownServerError so the GUI can ask the user first
+        self.tofu_accept_new = True
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -287,7 +290,7 @@ class CenterClient:
             from . import tls
 
             ctx = tls.client_context(cfg.tls)
-            server_hostname = cfg.tls.server_name or host
+            server_hostname = tls.server_hostname(cfg.tls, host)
         transport, link = await asyncio.wait_for(
             loop.create_connection(lambda: ClientLink(self), host, port, ssl=ctx,
                                    server_hostname=server_hostname,
@@ -295,13 +298,12 @@ class CenterClient:
         self.link = link
         try:
             if ctx is not None:
-                from . import paths, tls
+                from . import tls
 
-                der = transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
-                self.server_fingerprint = tls.fingerprint(der)
+                der = tls.peer_der(transport)
+                self.server_fingerprint = tls.fingerprint(der) if der else None
                 try:
-                    tls.verify_server(cfg.tls, f"{host}:{port}", der,
-                                      cfg.tls.known_hosts or str(paths.data_dir() / "known_hosts"))
+                    tls.verify_server(cfg.tls, cfg.server, der, accept_new=self.tofu_accept_new)
                 except TlsError:
                     link.abort("server certificate refused")
                     raise

@@ -93,7 +93,7 @@ class MappingListeners:
         from . import paths, tls
 
         cfg = self.server.cfg
-        cert, key = tls.ensure_server_cert(cfg.map_cert, cfg.map_key, paths.data_dir(), basename="mapping")
+        cert, key = tls.ensure_server_cert(cfg.map_cert, cfg.map_key, paths.data_dir(), stem="mapping")
         return tls.server_context(cert, key)
 
     async def stop(self) -> None:

@@ -228,14 +228,8 @@ class CenterServer:
     def _center_tls(self) -> ssl.SSLContext:
         from . import paths, tls
 
-        cert, key = tls.ensure_server_cert(self.cfg.cert_file, self.cfg.key_file, paths.data_dir())
-        client_ca = self.cfg.client_ca if (self.cfg.two_way_tls or self.cfg.client_ca) else None
-        if self.cfg.two_way_tls and not client_ca:
-            raise ConfigError("two_way_tls needs client_ca (the CA that signs client certificates)",
-                              key="server.client_ca")
-        with open(cert, "rb") as f:
-            self.fingerprint = tls.cert_info(f.read()).fingerprint
-        return tls.server_context(cert, key, client_ca)
+        ctx, self.fingerprint = tls.server_context_for(self.cfg, paths.data_dir())
+        return ctx
 
     async def stop(self) -> None:
         if self._mapping is not None:
