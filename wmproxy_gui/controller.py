@@ -1,0 +1,465 @@
+"""TunnelController: the one place in the GUI that owns core objects.
+
+Pages, the tray and the main window never create a CenterClient or a
+CenterServer; they call the controller and listen to its signals.  The
+controller runs everything on the qasync loop (no threads), builds each
+client's config from the profile with secrets read from the keyring at
+connect time (never stored), and turns engine state changes into Qt signals.
+
+Failures are reported, not raised: every async method returns True on
+success, and on failure sets the state to "error" and emits ``error``
+with a one-line, secret-free message (for a refused login: the server's
+reason, ``CenterClient.last_error``).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.client import CenterClient
+from core.config import ClientConfig, ServerConfig
+from core.errors import AuthError, TlsError, WmproxyError
+from core.server import CenterServer
+from core.stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
+
+log = logging.getLogger("wmproxy_gui.controller")
+
+SERVER_ID = "@server"  # profile_id used in error() for the GUI-run server
+STOP_TIMEOUT = 10.0
+# Retrying these cannot succeed until the user changes something: stop and say why.
+FINAL_ERRORS = (AuthError, TlsError)
+
+
+class RateMeter:
+    """Bytes/s from successive cumulative totals (Stats.snapshot().total_up/down)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, int, int] | None = None
+        self.up = 0.0
+        self.down = 0.0
+
+    def update(self, taken: float, total_up: int, total_down: int) -> tuple[float, float]:
+        last = self._last
+        if last is not None and taken <= last[0]:
+            return self.up, self.down  # no time passed: keep the baseline and the last rates
+        self._last = (taken, total_up, total_down)
+        if last is None:
+            return self.up, self.down
+        dt = taken - last[0]
+        self.up = max(0.0, (total_up - last[1]) / dt)
+        self.down = max(0.0, (total_down - last[2]) / dt)
+        return self.up, self.down
+
+
+class LinkAlerts:
+    """Which state changes deserve a desktop notification, at most one per profile per ``interval``.
+
+    * "lost": a connected link went down (not a user disconnect);
+    * "failed": a connect attempt the user started failed before ever connecting;
+    * "recovered": the link is back after a loss the user was told about.  If
+      that would come too soon after the loss notice it is held back and
+      delivered by ``due()`` once allowed, if the link is still up by then.
+    """
+
+    def __init__(self, interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._told_down: set[str] = set()  # loss/failure notified, recovery not yet
+        self._pending: set[str] = set()  # recovery held back by the rate limit
+        self._was_up: set[str] = set()  # connected at least once since the user started it
+
+    def _allow(self, key: str) -> bool:
+        now = self.clock()
+        if now - self._last.get(key, -math.inf) < self.interval:
+            return False
+        self._last[key] = now
+        return True
+
+    def started(self, key: str) -> None:
+        """The user asked to connect: forget the previous run."""
+        self._was_up.discard(key)
+        self._told_down.discard(key)
+        self._pending.discard(key)
+
+    def stopped(self, key: str) -> None:
+        """The user disconnected: nothing pending is relevant any more."""
+        self.started(key)
+
+    def transition(self, key: str, old: str, new: str) -> str | None:
+        if new == CONNECTED:
+            self._was_up.add(key)
+            if key not in self._told_down:
+                return None
+            if self._allow(key):
+                self._told_down.discard(key)
+                return "recovered"
+            self._pending.add(key)
+            return None
+        if new in (CONNECTING, ERROR):
+            self._pending.discard(key)
+            if old == CONNECTED:
+                if self._allow(key):
+                    self._told_down.add(key)
+                    return "lost"
+                return None
+            if new == ERROR and key not in self._was_up and key not in self._told_down:
+                if self._allow(key):
+                    self._told_down.add(key)
+                    return "failed"
+        return None
+
+    def due(self, key: str, state: str) -> str | None:
+        """A held-back recovery notice, once the rate limit allows it and the link is still up."""
+        if key not in self._pending:
+            return None
+        if state != CONNECTED:
+            self._pending.discard(key)
+            return None
+        if self._allow(key):
+            self._pending.discard(key)
+            self._told_down.discard(key)
+            return "recovered"
+        return None
+
+
+@dataclass
+class _Tunnel:
+    client: CenterClient
+    name: str
+    server: str
+    unhook: Callable[[], None] = lambda: None
+    tasks: set[asyncio.Task] = field(default_factory=set)
+
+
+class TunnelController(QObject):
+    """Owns every CenterClient (one per connected profile) and the optional CenterServer."""
+
+    state_changed = Signal(str, str)  # profile_id, "stopped"|"connecting"|"connected"|"error"
+    error = Signal(str, str)  # profile_id (or SERVER_ID), one-line message
+    server_state_changed = Signal(str)  # "stopped"|"starting"|"running"|"error"
+    notify = Signal(str, str)  # title, message: for desktop notifications (already rate-limited)
+    rates_changed = Signal(float, float)  # bytes/s up, down over all tunnels, once a second
+
+    def __init__(self, store: Any, stats: Stats | None = None, parent: QObject | None = None,
+                 *, alert_interval: float = 30.0) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.stats = stats if stats is not None else Stats()
+        self.alerts = LinkAlerts(alert_interval)
+        self._tunnels: dict[str, _Tunnel] = {}
+        self._states: dict[str, str] = {}
+        self._errors: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._server: CenterServer | None = None
+        self._server_state = STOPPED
+        self._server_error = ""
+        self._server_lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._closing = False
+        self.rates = RateMeter()
+        self._rate_timer = QTimer(self)
+        self._rate_timer.setInterval(1000)
+        self._rate_timer.timeout.connect(self._tick)
+        self._rate_timer.start()
+
+    # ------------------------------------------------------------------ queries
+    def state(self, profile_id: str) -> str:
+        return self._states.get(profile_id, STOPPED)
+
+    def last_error(self, profile_id: str) -> str:
+        return self._errors.get(profile_id, "")
+
+    def is_active(self, profile_id: str) -> bool:
+        """Running or about to run (what a toggle would stop)."""
+        return profile_id in self._tunnels or self.state(profile_id) in (CONNECTING, CONNECTED)
+
+    def active_profiles(self) -> list[str]:
+        return list(self._tunnels)
+
+    def client(self, profile_id: str) -> CenterClient | None:
+        t = self._tunnels.get(profile_id)
+        return t.client if t else None
+
+    def profile_name(self, profile_id: str) -> str:
+        t = self._tunnels.get(profile_id)
+        if t is not None:
+            return t.name
+        try:
+            p = self.store.get(profile_id)
+        except WmproxyError:
+            p = None
+        return p.name if p is not None else profile_id
+
+    @property
+    def server(self) -> CenterServer | None:
+        return self._server
+
+    @property
+    def server_state(self) -> str:
+        return self._server_state
+
+    @property
+    def server_error(self) -> str:
+        return self._server_error
+
+    # ------------------------------------------------------------------ tunnels
+    def toggle(self, profile_id: str) -> None:
+        """Connect if stopped (or failed), disconnect otherwise; returns at once."""
+        if self.is_active(profile_id):
+            self.spawn(self.disconnect_profile(profile_id))
+        else:
+            self._set_state(profile_id, CONNECTING)  # so a quick second toggle means "stop"
+            self.spawn(self.connect_profile(profile_id))
+
+    async def connect_profile(self, profile_id: str) -> bool:
+        async with self._lock(profile_id):
+            if profile_id in self._tunnels:
+                return True
+            self.alerts.started(profile_id)
+            try:
+                profile = self.store.get(profile_id)
+            except WmproxyError as e:
+                return self._fail(profile_id, str(e))
+            if profile is None:
+                return self._fail(profile_id, self.tr("This profile no longer exists."))
+            try:
+                cfg = self._client_config(profile)
+            except WmproxyError as e:
+                return self._fail(profile_id, str(e))
+            self._errors.pop(profile_id, None)
+            self._set_state(profile_id, CONNECTING)
+            cli = CenterClient(cfg, stats=self.stats)
+            tunnel = _Tunnel(cli, profile.name, cfg.server)
+
+            def on_state(state: str, err: str) -> None:
+                self._on_client_state(profile_id, tunnel, state, err)
+
+            cli.on_state.append(on_state)
+            tunnel.unhook = lambda: cli.on_state.remove(on_state) if on_state in cli.on_state else None
+            self._tunnels[profile_id] = tunnel
+            log.info("connecting profile %r to %s", profile.name, cfg.server)
+            try:
+                await cli.start()
+            except (WmproxyError, OSError) as e:
+                self._tunnels.pop(profile_id, None)
+                tunnel.unhook()
+                await self._stop_client(cli)
+                msg = str(e) if isinstance(e, WmproxyError) else f"{type(e).__name__}: {e.strerror or e}"
+                return self._fail(profile_id, msg)
+            self._on_client_state(profile_id, tunnel, cli.state, cli.last_error)
+            return True
+
+    async def disconnect_profile(self, profile_id: str) -> bool:
+        async with self._lock(profile_id):
+            tunnel = self._tunnels.pop(profile_id, None)
+            self.alerts.stopped(profile_id)
+            if tunnel is not None:
+                log.info("disconnecting profile %r", tunnel.name)
+                tunnel.unhook()
+                for t in list(tunnel.tasks):
+                    t.cancel()
+                await self._stop_client(tunnel.client)
+            self._errors.pop(profile_id, None)
+            self._set_state(profile_id, STOPPED)
+            return True
+
+    async def apply_profile(self, profile: Any) -> bool:
+        """Push an edited profile to its running tunnel (mappings re-announced, listeners restarted)."""
+        tunnel = self._tunnels.get(profile.id)
+        if tunnel is None:
+            return True
+        try:
+            cfg = self._client_config(profile)
+            tunnel.name = profile.name
+            tunnel.server = cfg.server
+            await tunnel.client.update(cfg)
+        except (WmproxyError, OSError) as e:
+            msg = str(e) if isinstance(e, WmproxyError) else f"{type(e).__name__}: {e.strerror or e}"
+            self._report_error(profile.id, msg)
+            return False
+        log.info("applied changes to the running profile %r", profile.name)
+        return True
+
+    def _client_config(self, profile: Any) -> ClientConfig:
+        """The profile's ClientConfig with secrets from the keyring (only the engine ever sees them).
+
+        Built from ``profile`` itself (it may be newer than what is saved).  Without a keyring
+        a profile that needs no secret still connects.
+        """
+        client: ClientConfig = profile.client
+        needs = bool(client.username) or any(px.username for px in client.proxies)
+        try:
+            password = self.store.password(profile.id)
+            proxies = [dataclasses.replace(px, password=self.store.proxy_password(profile.id, px.name)
+                                           if px.username else None) for px in client.proxies]
+        except WmproxyError:
+            if needs:
+                raise
+            password, proxies = None, [dataclasses.replace(px) for px in client.proxies]
+        return dataclasses.replace(client, password=password, proxies=proxies,
+                                   mappings=[dataclasses.replace(m) for m in client.mappings],
+                                   tls=dataclasses.replace(client.tls))
+
+    def _on_client_state(self, profile_id: str, tunnel: _Tunnel, state: str, err: str) -> None:
+        if self._tunnels.get(profile_id) is not tunnel:
+            return  # a stale callback from a client being stopped
+        if state == STOPPED:
+            return  # only disconnect_profile() reports "stopped"
+        if state == ERROR and err:
+            self._report_error(profile_id, err)
+            if isinstance(tunnel.client.last_exception, FINAL_ERRORS):
+                # a wrong password or a refused certificate: retrying will not help
+                log.warning("profile %r: %s; not retrying", tunnel.name, err)
+                task = self.spawn(self._give_up(profile_id, tunnel))
+                tunnel.tasks.add(task)
+        elif state == CONNECTED:
+            self._errors.pop(profile_id, None)
+        self._set_state(profile_id, state)
+
+    async def _give_up(self, profile_id: str, tunnel: _Tunnel) -> None:
+        async with self._lock(profile_id):
+            if self._tunnels.get(profile_id) is not tunnel:
+                return
+            del self._tunnels[profile_id]
+            tunnel.unhook()
+            await self._stop_client(tunnel.client)
+            self._set_state(profile_id, ERROR)
+
+    async def _stop_client(self, cli: CenterClient) -> None:
+        try:
+            await asyncio.wait_for(cli.stop(), STOP_TIMEOUT)
+        except (asyncio.TimeoutError, WmproxyError, OSError) as e:
+            log.warning("stopping a client did not finish cleanly: %s", e or type(e).__name__)
+
+    def _fail(self, profile_id: str, message: str) -> bool:
+        self._report_error(profile_id, message)
+        self._set_state(profile_id, ERROR)
+        return False
+
+    def _report_error(self, profile_id: str, message: str) -> None:
+        """Emit ``error`` once per distinct message (a retry loop must not flood dialogs)."""
+        if self._errors.get(profile_id) == message:
+            return
+        self._errors[profile_id] = message
+        log.warning("%s: %s", self.profile_name(profile_id), message)
+        self.error.emit(profile_id, message)
+
+    def _set_state(self, profile_id: str, state: str) -> None:
+        old = self.state(profile_id)
+        if old == state:
+            return
+        self._states[profile_id] = state
+        self.state_changed.emit(profile_id, state)
+        self._alert(profile_id, self.alerts.transition(profile_id, old, state))
+
+    def _alert(self, profile_id: str, kind: str | None) -> None:
+        if kind is None or self._closing:
+            return
+        name = self.profile_name(profile_id)
+        reason = self._errors.get(profile_id, "")
+        if kind == "lost":
+            title = self.tr("Connection lost: %1").replace("%1", name)
+            text = (reason + "\n" if reason else "") + self.tr("Reconnecting…")
+        elif kind == "failed":
+            title = self.tr("Cannot connect: %1").replace("%1", name)
+            text = reason
+        else:
+            t = self._tunnels.get(profile_id)
+            title = self.tr("Connection restored: %1").replace("%1", name)
+            text = self.tr("Connected to %1 again.").replace("%1", t.server if t else name)
+        self.notify.emit(title, text)
+
+    # ------------------------------------------------------------------ server
+    async def start_server(self, cfg: ServerConfig) -> bool:
+        async with self._slock():
+            if self._server is not None:
+                await self._stop_server_locked()
+            self._set_server_state("starting")
+            srv = CenterServer(cfg, stats=self.stats)
+            try:
+                await srv.start()
+            except (WmproxyError, OSError) as e:
+                msg = str(e) if isinstance(e, WmproxyError) else f"{type(e).__name__}: {e.strerror or e}"
+                self._server_error = msg
+                log.warning("server: %s", msg)
+                self._set_server_state(ERROR)
+                self.error.emit(SERVER_ID, msg)
+                return False
+            self._server = srv
+            self._server_error = ""
+            center = srv.addresses.get("center")
+            log.info("server running on %s", f"{center[0]}:{center[1]}" if center else cfg.bind)
+            self._set_server_state("running")
+            return True
+
+    async def stop_server(self) -> bool:
+        async with self._slock():
+            await self._stop_server_locked()
+            return True
+
+    async def _stop_server_locked(self) -> None:
+        srv, self._server = self._server, None
+        if srv is not None:
+            try:
+                await asyncio.wait_for(srv.stop(), STOP_TIMEOUT)
+            except (asyncio.TimeoutError, WmproxyError, OSError) as e:
+                log.warning("stopping the server did not finish cleanly: %s", e or type(e).__name__)
+            log.info("server stopped")
+        self._server_error = ""
+        self._set_server_state(STOPPED)
+
+    def _set_server_state(self, state: str) -> None:
+        if state != self._server_state:
+            self._server_state = state
+            self.server_state_changed.emit(state)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def shutdown(self) -> None:
+        """Stop every tunnel and the server (app quit); no notifications while doing so."""
+        self._closing = True
+        self._rate_timer.stop()
+        await asyncio.gather(*(self.disconnect_profile(pid) for pid in list(self._tunnels)),
+                             return_exceptions=True)
+        await self.stop_server()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
+        """Run ``coro`` on the loop, keeping a reference and logging unexpected failures."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    def _lock(self, profile_id: str) -> asyncio.Lock:
+        lock = self._locks.get(profile_id)
+        if lock is None:
+            lock = self._locks[profile_id] = asyncio.Lock()
+        return lock
+
+    def _slock(self) -> asyncio.Lock:
+        if self._server_lock is None:
+            self._server_lock = asyncio.Lock()
+        return self._server_lock
+
+    def _tick(self) -> None:
+        snap = self.stats.snapshot()
+        up, down = self.rates.update(snap.taken, snap.total_up, snap.total_down)
+        self.rates_changed.emit(up, down)
+        for pid in list(self._tunnels):
+            self._alert(pid, self.alerts.due(pid, self.state(pid)))
