@@ -463,7 +463,9 @@ class MappingsPage(QWidget):
         if self.controller.state(self.profile.id) in ("connecting", "connected"):
             set_status(self.status, self.tr("Saved; applying to the running tunnel…"))
             spawn(self.controller.apply_profile(self.profile),
-                  lambda _r: set_status(self.status, self.tr("Saved and applied."), "ok"),
+                  lambda ok: set_status(self.status, self.tr("Saved and applied."), "ok") if ok is not False
+                  else set_status(self.status, self.tr("Saved, but the tunnel refused it: {e}").format(
+                      e=self.controller.last_error(self.profile.id)), "error"),
                   lambda e: set_status(self.status, self.tr("Saved, but the tunnel refused it: {e}").format(
                       e=error_text(e)), "error"))
         else:
