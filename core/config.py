@@ -386,7 +386,7 @@ def _build(cls: type, table: Any, key: str, ctx: _Ctx) -> Any:
     return cls(**kwargs)
 
 
-def _resolve_paths(cfg: Config, base_dir: Path | None) -> None:
+def resolve_paths(cfg: Config, base_dir: Path | None) -> None:
     """Expand ``~`` and make relative file paths relative to the config file's directory."""
 
     def fix(obj: Any) -> None:
@@ -420,7 +420,7 @@ def config_from_dict(data: dict[str, Any], source: str | None = None,
         cfg.server = _build(ServerConfig, data["server"], "server", ctx)
     if "client" in data:
         cfg.client = _build(ClientConfig, data["client"], "client", ctx)
-    _resolve_paths(cfg, Path(base_dir) if base_dir is not None else None)
+    resolve_paths(cfg, Path(base_dir) if base_dir is not None else None)
     if validate:
         validate_config(cfg, source=source)
     return cfg
@@ -529,6 +529,30 @@ def _check_pair(obj: Any, a: str, b: str, key: str, ctx: _Ctx) -> None:
         raise ctx.error(f"{key}.{missing}", f"missing: {have} is set, so {missing} is needed too")
 
 
+def _check_credentials(obj: Any, key: str, ctx: _Ctx) -> None:
+    """A password needs a username. A username without password is allowed: the app keeps
+    passwords in the system keyring and fills them in at run time (see ``missing_secrets``)."""
+    for name in ("username", "password"):
+        if getattr(obj, name) == "":
+            raise ctx.error(f"{key}.{name}", "must not be empty (leave it out instead)")
+    if obj.password is not None and obj.username is None:
+        raise ctx.error(f"{key}.username", "missing: password is set, so username is needed too")
+
+
+def missing_secrets(cfg: Config) -> list[str]:
+    """Key paths of passwords a run needs but the config leaves out (username set, password not)."""
+    out = []
+    if cfg.server is not None and cfg.server.username is not None and cfg.server.password is None:
+        out.append("server.password")
+    if cfg.client is not None:
+        c = cfg.client
+        if c.username is not None and c.password is None and not c.direct:
+            out.append("client.password")
+        out += [f"client.proxy[{i}].password" for i, p in enumerate(c.proxies)
+                if p.enabled and p.username is not None and p.password is None]
+    return out
+
+
 def _check_positive(obj: Any, names: Iterable[str], key: str, ctx: _Ctx) -> None:
     for name in names:
         if getattr(obj, name) <= 0:
@@ -601,7 +625,7 @@ def _validate_server(s: ServerConfig, ctx: _Ctx) -> None:
             _check_addr(value, f"{k}.{name}", ctx, listen=True)
             listeners.append((f"{k}.{name}", value))
     _check_listeners(listeners, ctx)
-    _check_pair(s, "username", "password", k, ctx)
+    _check_credentials(s, k, ctx)
     if s.username is None and not s.allow_anonymous and not is_loopback_host(host):
         raise ctx.error(f"{k}.username",
                         f"a center listening on {s.bind} without username and password lets anyone in; "
@@ -610,10 +634,13 @@ def _validate_server(s: ServerConfig, ctx: _Ctx) -> None:
     _check_pair(s, "map_cert", "map_key", k, ctx)
     if s.two_way_tls and not s.tls:
         raise ctx.error(f"{k}.two_way_tls", "needs tls = true (client certificates are a TLS feature)")
-    if s.client_ca is not None and not s.two_way_tls:
-        raise ctx.error(f"{k}.client_ca", "is only used with two_way_tls = true; set it, or remove client_ca")
     if s.client_ca == "":
         raise ctx.error(f"{k}.client_ca", "must not be empty (leave it out instead)")
+    if s.client_ca is not None and not s.two_way_tls:
+        raise ctx.error(f"{k}.client_ca", "is only used with two_way_tls = true; set it, or remove client_ca")
+    if s.two_way_tls and s.client_ca is None:
+        raise ctx.error(f"{k}.client_ca", "missing: two_way_tls = true needs the CA file that signs "
+                                          "client certificates")
     _check_protocols(s.proxy_protocols, f"{k}.proxy_protocols", ctx, allow_empty=True)
     for list_name in ("allow_targets", "deny_targets"):
         for i, rule in enumerate(getattr(s, list_name)):
@@ -627,7 +654,7 @@ def _validate_server(s: ServerConfig, ctx: _Ctx) -> None:
 def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
     k = "client"
     _check_addr(c.server, f"{k}.server", ctx, listen=False)
-    _check_pair(c, "username", "password", k, ctx)
+    _check_credentials(c, k, ctx)
     t = c.tls
     if t.fingerprint is not None:
         try:
@@ -702,7 +729,7 @@ def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
         pnames[p.name] = i
         _check_addr(p.bind, f"{pk}.bind", ctx, listen=True)
         _check_protocols(p.protocols, f"{pk}.protocols", ctx, allow_empty=False)
-        _check_pair(p, "username", "password", pk, ctx)
+        _check_credentials(p, pk, ctx)
         if p.enabled:
             listeners.append((f"{pk}.bind", p.bind))
     _check_listeners(listeners, ctx)

@@ -328,13 +328,15 @@ def server_context(cert_file: str | os.PathLike[str], key_file: str | os.PathLik
 def server_context_for(cfg: ServerConfig, data_dir: str | os.PathLike[str]) -> tuple[ssl.SSLContext, str]:
     """The center listener's context and its cert fingerprint, from a ServerConfig.
 
-    ``two_way_tls`` without ``client_ca`` follows upstream: clients must show a
-    certificate that chains to the server's own certificate file.
+    With ``two_way_tls`` clients must show a certificate signed by ``client_ca``
+    (the upstream importer sets it to the server's own cert, as upstream does).
     """
     cert_path, key_path = ensure_server_cert(cfg.cert_file, cfg.key_file, data_dir)
-    client_ca: str | os.PathLike[str] | None = None
+    client_ca: str | None = None
     if cfg.two_way_tls:
-        client_ca = cfg.client_ca or cert_path
+        if not cfg.client_ca:
+            raise TlsError("two_way_tls needs client_ca: the CA file that signs client certificates")
+        client_ca = cfg.client_ca
     ctx = server_context(cert_path, key_path, client_ca)
     return ctx, cert_file_info(cert_path).fingerprint
 

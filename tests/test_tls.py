@@ -312,9 +312,9 @@ def test_mutual_tls_refuses_client_without_cert(pki: dict[str, Path]) -> None:
     assert tls.cert_info(out.client_der or b"").subject == "CN=client-1"
 
 
-def test_two_way_tls_without_client_ca_trusts_the_servers_own_cert(pki: dict[str, Path], tmp_path: Path) -> None:
-    """Upstream semantics: both ends share one cert; clients must present it."""
-    cfg = ServerConfig(bind="127.0.0.1:0", tls=True, two_way_tls=True,
+def test_two_way_tls_with_the_servers_own_cert_as_client_ca(pki: dict[str, Path], tmp_path: Path) -> None:
+    """Upstream semantics (what the importer produces): both ends share one cert; clients must present it."""
+    cfg = ServerConfig(bind="127.0.0.1:0", tls=True, two_way_tls=True, client_ca=str(pki["selfsigned_cert"]),
                        cert_file=str(pki["selfsigned_cert"]), key_file=str(pki["selfsigned_key"]))
     sctx, fp = tls.server_context_for(cfg, tmp_path)
     assert fp == tls.cert_file_info(pki["selfsigned_cert"]).fingerprint
@@ -324,6 +324,8 @@ def test_two_way_tls_without_client_ca_trusts_the_servers_own_cert(pki: dict[str
     other = ClientTls(enabled=True, fingerprint=fp, cert_file=str(pki["other_cert"]), key_file=str(pki["other_key"]))
     out = tls_exchange(sctx, tls.client_context(other), "localhost")
     assert out.server_error is not None and out.reply == b""
+    with pytest.raises(TlsError, match="needs client_ca"):
+        tls.server_context_for(ServerConfig(bind="127.0.0.1:0", tls=True, two_way_tls=True), tmp_path)
 
 
 def test_server_context_for_generates_into_data_dir(tmp_path: Path) -> None:
