@@ -284,12 +284,13 @@ def _addr_ok(text: str) -> bool:
 
 
 def _renamer(names: dict[str, str]) -> Callable[[str], str]:
+    table = {**names, "client.mappings": "proxy.mappings"}
+    prefixes = sorted(table, key=len, reverse=True)
+
     def rename(key: str) -> str:
-        if key in names:
-            return names[key]
-        m = re.match(r"^client\.mappings(\[\d+\].*)$", key)
-        if m:
-            return f"proxy.mappings{m.group(1)}"
+        for prefix in prefixes:  # longest first: "server.allow_targets" + "[0]"
+            if key == prefix or (key.startswith(prefix) and key[len(prefix)] in "[."):
+                return table[prefix] + key[len(prefix):]
         return key
 
     return rename
