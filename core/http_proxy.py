@@ -46,13 +46,22 @@ ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 # dial failure kind -> HTTP status
 _STATUS_FOR_KIND = {"denied": 403, "timeout": 504}
+# our error answers name the failure kind, so a proxy chain keeps exact SOCKS5 codes
+KIND_HEADER = "X-Wmproxy-Error"
+_KINDS = frozenset(("denied", "refused", "network", "host", "timeout", "dns", "failed"))
 
 
 class ProxyConnectError(ConnectionRefusedError):
-    """An HTTP proxy did not open the tunnel; ``status`` is its answer (0 if none)."""
+    """An HTTP proxy did not open the tunnel.
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    ``status`` is its answer (0 if none); ``kind`` the failure kind as
+    :func:`core.policy.classify` reports it (from our proxy's
+    X-Wmproxy-Error header, else guessed from the status).
+    """
+
+    def __init__(self, message: str, status: int = 0, kind: str | None = None) -> None:
         self.status = status
+        self.kind = kind or {403: "denied", 504: "timeout", 0: "refused"}.get(status, "failed")
         super().__init__(message)
 
 
@@ -197,7 +206,7 @@ class HttpProxy:
             return await asyncio.wait_for(self.dial(host, port), self.connect_timeout)
         except Exception as e:  # every dial failure becomes an answer, never an exception
             kind, reason = classify(e)
-            await self._answer(client, _STATUS_FOR_KIND.get(kind, 502), f"{target}: {reason}")
+            await self._answer(client, _STATUS_FOR_KIND.get(kind, 502), f"{target}: {reason}", ((KIND_HEADER, kind),))
             return None
 
     # ---- main loop
@@ -371,6 +380,8 @@ class HttpProxy:
             up_keep = rhead.keep_alive and rreader.kind != CLOSE and rhead.status != 101
             keep = client_keep and rreader.kind != CLOSE and rhead.status != 101
             strip_hop_by_hop(rhead)
+            if rreader.kind == CHUNKED:
+                rhead.remove("content-length")  # RFC 9112 6.3: chunked wins; do not pass on both
             if not keep:
                 rhead.set("Connection", "close")
             elif head.version < (1, 1):
@@ -463,17 +474,40 @@ async def connect_via_http_proxy(
         raise ProxyConnectError(f"proxy closed the connection before answering CONNECT {target}")
     assert isinstance(head, ResponseHead)
     if not 200 <= head.status < 300:
+        detail = await _short_body(stream, buf, head)
+        kind = head.get(KIND_HEADER)
         raise ProxyConnectError(
-            f"proxy refused CONNECT {target}: HTTP/{head.version[0]}.{head.version[1]} {head.status} {head.reason}",
+            f"proxy refused CONNECT {target}: HTTP/{head.version[0]}.{head.version[1]} {head.status} {head.reason}"
+            + (f" ({detail})" if detail else ""),
             head.status,
+            kind if kind in _KINDS else None,
         )
     rest = bytes(buf[head.head_len :])
     if rest:
         stream.unread(rest)
 
 
+async def _short_body(stream: ByteStream, buf: bytearray, head: ResponseHead) -> str:
+    """First line of a small error body (at most 512 bytes, 1 s), for the error message."""
+    length = head.get("content-length") or ""
+    if not length.isdigit() or not 0 < int(length) <= 512:
+        return ""
+    want = head.head_len + int(length)
+    try:
+        async with asyncio.timeout(1.0):
+            while len(buf) < want:
+                data = await stream.read(want - len(buf))
+                if not data:
+                    break
+                buf += data
+    except TimeoutError:
+        pass
+    text = bytes(buf[head.head_len : want]).decode("utf-8", "replace").strip()
+    return "".join(c for c in text.splitlines()[0] if c.isprintable())[:200] if text else ""
+
+
 __all__ = [
-    "CHUNKED",
+    "KIND_HEADER",
     "Dialer",
     "HttpProxy",
     "ProxyConnectError",

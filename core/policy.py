@@ -72,8 +72,9 @@ class TargetDenied(DialError):
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """(kind, one-line reason) for any dial failure, for SOCKS5 codes and HTTP statuses."""
-    if isinstance(exc, DialError):
-        return exc.kind, str(exc)
+    kind = getattr(exc, "kind", None)  # DialError, http_proxy.ProxyConnectError, engine errors
+    if isinstance(kind, str) and kind:
+        return kind, str(exc)
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout", "connect timed out"
     if isinstance(exc, socket.gaierror):

@@ -7,7 +7,7 @@ from typing import Awaitable, Callable
 
 import pytest
 from _servers import HttpTarget
-from conftest import EchoServer, run
+from _util import EchoServer, run
 
 from core import socks5
 from core.config import ProxyListenerConfig
@@ -371,6 +371,45 @@ def test_connect_via_http_proxy_leftover_and_refusal() -> None:
             await connect_via_http_proxy(s, "silent", 1, timeout=0.3)
         s.close()
         srv.close()
+
+    run(go())
+
+
+def test_chained_proxy_keeps_failure_kinds(target: HttpTarget) -> None:
+    """A credentialed local listener reaching targets by CONNECT through another proxy
+    (as the client does through the tunnel) still answers SOCKS5 with the far end's exact code."""
+    from core.policy import TargetPolicy
+
+    async def go() -> None:
+        far = ProxyListener(ProxyListenerConfig(name="far", bind="127.0.0.1:0"), policy=TargetPolicy(
+            allow=[f"127.0.0.1:{target.port}"]))
+        await far.start()
+
+        async def via_far(host: str, port: int) -> ByteStream:
+            s = await TcpStream.connect(*far.address)
+            try:
+                await connect_via_http_proxy(s, host, port)
+            except BaseException:
+                s.close()
+                raise
+            return s
+
+        near = await listener(via_far, username="u", password="p")
+        cases = [("127.0.0.1", target.port, socks5.SUCCEEDED), ("127.0.0.1", 1, socks5.NOT_ALLOWED),
+                 ("no-such-host.invalid", 80, socks5.HOST_UNREACHABLE)]
+        for host, port, code in cases:
+            r, w = await asyncio.open_connection(*near.address)
+            w.write(socks5.client_greeting((2,)) + socks5.client_auth("u", "p") + socks5.client_request(host, port))
+            got = await asyncio.wait_for(r.readexactly(4 + 10), 10)
+            assert got[:4] == b"\x05\x02\x01\x00" and got[4:6] == bytes((5, code)), (host, port, got)
+            w.close()
+        s = await TcpStream.connect(*far.address)
+        with pytest.raises(ProxyConnectError) as ei:
+            await connect_via_http_proxy(s, "127.0.0.1", 1)
+        assert ei.value.kind == "denied" and "denied by default (loopback)" in str(ei.value)
+        s.close()
+        await near.stop()
+        await far.stop()
 
     run(go())
 
