@@ -543,11 +543,7 @@ class LegacyServer(_Peer):
         link.verified = self.username is None and self.password is None
         self.links.append(link)
         self._link_event.set()
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        await link.serve()
+        await link.serve()  # ends when close() closes the link; never cancelled (asyncio would log it)
 
     def live_links(self) -> list[_Link]:
         return [ln for ln in self.links if not ln.ended.is_set()]
@@ -601,6 +597,11 @@ class LegacyServer(_Peer):
                 ch._on_close()
             link.close()
         await self._cancel_tasks()
+        ends = [asyncio.ensure_future(ln.ended.wait()) for ln in self.links]
+        if ends:
+            _, pending = await asyncio.wait(ends, timeout=5)
+            for t in pending:
+                t.cancel()
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 5)
