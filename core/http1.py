@@ -121,7 +121,7 @@ class _Head:
         return out
 
     def _header_bytes(self) -> list[bytes]:
-        return [f"{k}: {v}\r\n".encode("latin-1") for k, v in self.headers]
+        return [_enc(f"{k}: {v}\r\n") for k, v in self.headers]
 
 
 @dataclass(slots=True)
@@ -132,7 +132,7 @@ class RequestHead(_Head):
     head_len: int = 0  # bytes the head took in the input (0 when built by hand)
 
     def serialize(self) -> bytes:
-        line = f"{self.method} {self.target} HTTP/{self.version[0]}.{self.version[1]}\r\n".encode("latin-1")
+        line = _enc(f"{self.method} {self.target} HTTP/{self.version[0]}.{self.version[1]}\r\n")
         return b"".join([line, *self._header_bytes(), b"\r\n"])
 
     @property
@@ -149,12 +149,20 @@ class ResponseHead(_Head):
     head_len: int = 0
 
     def serialize(self) -> bytes:
-        line = f"HTTP/{self.version[0]}.{self.version[1]} {self.status} {self.reason}\r\n".encode("latin-1")
+        line = _enc(f"HTTP/{self.version[0]}.{self.version[1]} {self.status} {self.reason}\r\n")
         return b"".join([line, *self._header_bytes(), b"\r\n"])
 
     @property
     def keep_alive(self) -> bool:
         return _keep_alive(self.version, self.tokens("connection"))
+
+
+def _enc(line: str) -> bytes:
+    """Parsed text round-trips as latin-1; values set by rules may need UTF-8."""
+    try:
+        return line.encode("latin-1")
+    except UnicodeEncodeError:
+        return line.encode("utf-8")
 
 
 def _keep_alive(version: tuple[int, int], conn: list[str]) -> bool:

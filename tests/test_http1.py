@@ -410,3 +410,39 @@ def test_strip_hop_by_hop() -> None:
     assert h is not None
     strip_hop_by_hop(h)
     assert [k for k, _ in h.headers] == ["Host", "Content-Length", "Transfer-Encoding", "X-Keep"]
+
+
+def test_rule_values_outside_latin1_serialize_as_utf8() -> None:
+    h = parse_request_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert h is not None
+    apply_header_rules(h, [HeaderRule(True, HeaderOp.ADD, "X-Note", "来自代理")], {})
+    assert "X-Note: 来自代理\r\n".encode() in h.serialize()
+    again = parse_request_head(h.serialize())
+    assert again is not None and again.get("x-note") == "来自代理".encode().decode("latin-1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(min_value=16, max_value=400))
+def test_fuzz_heads_fail_only_with_http_error(data: bytes, max_head: int) -> None:
+    for raw in (data, b"GET / HTTP/1.1\r\n" + data + b"\r\n\r\n", b"HTTP/1.1 200 OK\r\n" + data + b"\r\n\r\n"):
+        for parse in (parse_request_head, lambda b, m: parse_response_head(b, "GET", m)):
+            try:
+                h = parse(raw, max_head)
+            except HttpError as e:
+                assert e.status in (400, 431, 502, 505)
+                continue
+            if h is not None:
+                assert 0 < h.head_len <= len(raw)
+                assert h.head_len <= max_head + 12  # never reads past the limit (+ skipped blank lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_fuzz_chunked_fails_only_with_http_error(data: bytes) -> None:
+    r = BodyReader(CHUNKED, max_line=200)
+    try:
+        n = r.feed(data)
+        assert 0 <= n <= len(data)
+    except HttpError:
+        pass
+    assert len(r._line) <= 4 * 1024 + 1

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import socks5
 from core.socks5 import Socks5Error, Socks5Request, Socks5Server, build_reply, parse_reply
@@ -153,3 +155,19 @@ def test_reply_builder_round_trip(code: int) -> None:
         assert parsed == (code, host, port, len(raw))
         assert parse_reply(raw[:-1]) is None
     assert code in socks5.REPLY_TEXT
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=8), st.booleans())
+def test_fuzz_feed_fails_only_with_socks5_error(pieces: list[bytes], auth: bool) -> None:
+    sm = Socks5Server(check if auth else None)
+    for p in [b"\x05"] + pieces:
+        try:
+            req = sm.feed(p)
+        except Socks5Error as e:
+            assert len(e.reply) <= 22
+            return
+        assert len(sm.buf) <= 2 + 255 + 3 + 255 + 255 + 300  # bounded by the protocol, never more
+        if req is not None:
+            assert 0 <= req.port <= 65535 and req.host
+            return
