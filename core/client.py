@@ -41,18 +41,23 @@ class ClientLink(Link):
         self.client = client
         self.accepted = asyncio.Event()
         self.refused: str | None = None
+        self.sent_token = False
 
     def link_made(self) -> None:
         cfg = self.client.cfg
-        # Always flagged EXT: a legacy server drops the unknown bit and reads a plain Token.
-        self.send(F.Token(cfg.username or "", cfg.password or "", F.Flag.EXT))
-        self.announce()
+        # As upstream: a Token only with credentials (upstream's credential-less server
+        # cannot take one). Both frames carry the EXT hello bit, which a legacy server
+        # drops; the Mapping is always sent so a credential-less link can say hello too.
+        self.sent_token = bool(cfg.username and cfg.password)
+        if self.sent_token:
+            self.send(F.Token(cfg.username or "", cfg.password or "", F.Flag.EXT))
+        self.announce(hello=True)
 
-    def announce(self) -> None:
+    def announce(self, hello: bool = False) -> None:
         entries, ports = wire_mappings(self.client.cfg.mappings)
-        self.send(F.Mapping(entries))
+        self.send(F.Mapping(entries, flag=F.Flag.EXT if hello else 0))
         if self.peer_ext and ports:
-            self.send(F.Mapping(entries, ports, flag=F.Flag.EXT))
+            self.send(F.Mapping(entries, ports, flag=F.Flag.PORTS))
 
     def link_lost(self, reason: str) -> None:
         self.accepted.set()
@@ -68,7 +73,11 @@ class ClientLink(Link):
                 self.accepted.set()
             return  # anything else: ignore (a legacy client would have panicked)
         if isinstance(fr, F.Close):  # channel 0: the server refuses or closes us
-            self.refused = fr.reason or "closed by server"
+            reason = fr.reason or "closed by server"
+            if self.sent_token and not self.accepted.is_set() and "authentication" not in reason:
+                # upstream refuses a bad Token with "not verify so close"
+                reason = f"authentication failed: the server refused the credentials ({reason})"
+            self.refused = reason
             log.warning("server closed the link: %s", self.refused)
             self.close(self.refused)
             self.accepted.set()
@@ -76,7 +85,7 @@ class ClientLink(Link):
     def announce_ports(self) -> None:
         entries, ports = wire_mappings(self.client.cfg.mappings)
         if ports:
-            self.send(F.Mapping(entries, ports, flag=F.Flag.EXT))
+            self.send(F.Mapping(entries, ports, flag=F.Flag.PORTS))
 
     def on_create(self, fr: F.Create) -> None:
         """The server routes a public connection to us: find the mapping, dial it."""
@@ -310,9 +319,9 @@ class CenterClient:
             try:
                 await asyncio.wait_for(link.accepted.wait(), LEGACY_GRACE)
             except asyncio.TimeoutError:
-                pass  # legacy server: no acknowledgement is coming
+                link.accepted.set()  # legacy server: no acknowledgement is coming, and no refusal came
             if link.refused:
-                raise AuthError(link.refused) if "auth" in link.refused else WmproxyError(link.refused)
+                raise AuthError(link.refused) if "authentication" in link.refused else WmproxyError(link.refused)
             if link.transport is None:
                 raise WmproxyError(f"server closed the link: {link.close_reason}")
             link.set_connected()
@@ -321,7 +330,7 @@ class CenterClient:
             log.info("connected to %s%s", cfg.server, " (extensions)" if link.peer_ext else " (legacy server)")
             await link.closed.wait()
             if link.refused:
-                raise AuthError(link.refused) if "auth" in link.refused else WmproxyError(link.refused)
+                raise AuthError(link.refused) if "authentication" in link.refused else WmproxyError(link.refused)
             if not self._stopping:
                 raise WmproxyError(f"link to {cfg.server} lost: {link.close_reason}")
         finally:

@@ -54,7 +54,8 @@ class Flag(IntFlag):
     # Extension bits. Upstream's ProtFlag::new() maps any byte with an unknown
     # bit to zero, so a legacy peer silently ignores them (core/PROTOCOL.md).
     EOF = 0x40  # on Close: half-close (no more data from the sender)
-    EXT = 0x80  # on Token: "I speak the extensions"; on Create: extension channel; on Mapping: ports block
+    PORTS = 0x40  # on Mapping: a block of per-mapping public ports follows
+    EXT = 0x80  # on Token/Mapping from a client: "I speak the extensions"; on Create: extension channel
 
 
 class HeaderOp(IntEnum):
@@ -114,7 +115,7 @@ class Close:
 @dataclass(slots=True)
 class Mapping:
     mappings: tuple[MappingEntry, ...] = ()
-    # extension: (mapping name, public port) pairs, encoded only when flag has EXT
+    # extension: (mapping name, public port) pairs, encoded only when flag has PORTS
     ports: tuple[tuple[str, int], ...] = ()
     sock_map: int = 0
     flag: int = 0
@@ -192,7 +193,7 @@ def _payload(frame: Frame) -> bytes:
             for h in m.headers:
                 out += [bytes((1 if h.is_proxy else 0, int(h.oper))),
                         _short(h.key, "header key"), _short(h.val, "header value")]
-        if frame.flag & Flag.EXT:
+        if frame.flag & Flag.PORTS:
             out.append(_U16.pack(len(frame.ports)))
             for name, port in frame.ports:
                 out += [_short(name, "mapping name"), _U16.pack(port)]
@@ -289,7 +290,7 @@ def decode_payload(kind: int, flag: int, sock_map: int, server_id: int, payload:
                 headers.append(HeaderRule(is_proxy, oper, r.short("header key"), r.short("header value")))
             mappings.append(MappingEntry(name, mode, domain, tuple(headers)))
         ports = []
-        if flag & Flag.EXT:
+        if flag & Flag.PORTS:
             for _ in range(r.u16("port count")):
                 ports.append((r.short("mapping name"), r.u16("port")))
         r.done()

@@ -14,7 +14,7 @@ from . import frames as F
 from .channel import ChannelStream
 from .config import ServerConfig
 from .errors import ConfigError, WmproxyError
-from .link import Link, ext_ack
+from .link import EXT_FEATURES, Link, ext_ack
 from .stats import Stats
 
 log = logging.getLogger("wmproxy.server")
@@ -137,6 +137,8 @@ class ServerLink(Link):
         if isinstance(fr, F.Token):
             self._on_token(fr)
         elif isinstance(fr, F.Mapping):
+            if fr.flag & F.Flag.EXT:
+                self._hello()
             self.server.mappings_changed(self, fr.mappings, dict(fr.ports))
             if self.record is not None:
                 self.stats.update_link(self.record, mappings=tuple(f"{m.name} ({m.mode})" for m in fr.mappings))
@@ -156,11 +158,18 @@ class ServerLink(Link):
             self._auth_timer = None
         self.authed = True
         self.username = tok.username
-        if tok.flag & F.Flag.EXT and not self.peer_ext:
-            self.peer_ext = True
-            self.send(ext_ack())
-            self.start_heartbeat()
-        self.set_connected(username=tok.username, extensions=("hb", "fc", "eof", "ports") if self.peer_ext else ())
+        self.set_connected(username=tok.username)
+        if tok.flag & F.Flag.EXT:
+            self._hello()
+
+    def _hello(self) -> None:
+        """The client flagged EXT on its Token or Mapping: acknowledge once, switch extensions on."""
+        if self.peer_ext or not self.authed:
+            return
+        self.peer_ext = True
+        self.send(ext_ack())
+        self.start_heartbeat()
+        self.set_connected(extensions=EXT_FEATURES)
 
     def on_create(self, fr: F.Create) -> None:
         """A client forwards a local proxy connection: parse it here and dial the target."""

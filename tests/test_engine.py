@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import run
+from _util import run
 from core import frames as F
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from _servers import HttpTarget
-from conftest import run
+from _util import run
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig, parse_header_rule
 from core.server import CenterServer

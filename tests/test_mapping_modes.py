@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from _servers import HttpTarget, make_cert
-from conftest import free_port, run
+from _util import free_port, run
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig
 from core.server import CenterServer

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from _servers import HttpTarget, make_cert
-from conftest import run
+from _util import run
 from core.client import CenterClient
 from core.config import ClientConfig, ProxyListenerConfig, ServerConfig
 from core.server import CenterServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from _servers import make_cert
-from conftest import run
+from _util import run
 from core import tls
 from core.client import CenterClient
 from core.config import ClientConfig, ClientTls, MappingConfig, ServerConfig

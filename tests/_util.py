@@ -1,0 +1,81 @@
+"""Plain test helpers, importable from any test module as ``from _util import run, free_port``.
+
+(They live here rather than in conftest.py: tests/gui has a conftest of its own,
+and two modules both named ``conftest`` cannot both be imported by name.)
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+    """Run ``coro`` on a fresh event loop, failing with TimeoutError after ``timeout`` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (prefer binding port 0 where the API allows it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+class EchoServer:
+    """A TCP echo server on its own thread and event loop, so any test loop can dial it."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="echo-server", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    def _main(self) -> None:
+        self._loop.run_until_complete(self._serve())
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(_echo, self.host, 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        async with server:
+            await self._stop.wait()
+
+    def start(self) -> "EchoServer":
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("echo server did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
