@@ -13,8 +13,8 @@ import pytest
 from core.config import MappingConfig
 from core.frames import Close, Create, Flag, HeaderOp, HeaderRule, Mapping, MappingEntry, Token, encode
 from core.streams import ByteStream
-from conftest import run
-from _strategies import frame_from_vector, load_vectors, raw_frame, short
+from _util import run
+from _strategies import PORTS_FLAG, frame_from_vector, load_vectors, raw_frame, short
 from legacy_peer import (
     NOT_VERIFIED, LegacyClient, LegacyDecoder, LegacyServer, UpstreamError, UpstreamPanic, legacy_encode,
 )
@@ -71,7 +71,8 @@ def test_upstream_ignores_our_mapping_ports_block():
     # the mappings and ignore the rest.
     entries = (MappingEntry("web", "http", "w.example", (HeaderRule(True, HeaderOp.ADD, "a", "b"),)),
                MappingEntry("ssh", "tcp"))
-    ours = encode(Mapping(mappings=entries, ports=(("ssh", 2222),), flag=Flag.EXT))
+    ours = encode(Mapping(mappings=entries, ports=(("ssh", 2222),), flag=Flag.EXT | PORTS_FLAG))
+    assert ours.endswith(short("ssh") + struct.pack(">H", 2222))  # the block is really there
     (f,) = decode_all(ours)
     assert f.mappings == entries and f.flag == 0
 
@@ -260,6 +261,22 @@ def test_proxy_channels_need_proxy_auth_when_server_has_credentials(echo_server)
             assert await roundtrip(ch, b"authed") == b"authed"
             ch.close()
             assert server.refused == 0 and server.panics == [] and client.panics == []
+    run(main())
+
+
+def test_proxy_mode_mapping_serves_connect_with_client_credentials(echo_server):
+    host, port = echo_server
+    async def main() -> None:
+        async with LegacyServer(username="wm", password="pw") as server, LegacyClient(
+                server.address, "wm", "pw", mappings=[MappingConfig(name="px", mode="proxy")]) as client:
+            await server.wait_mappings()
+            ch = await server.open_channel("px")
+            cred = base64.b64encode(b"wm:pw").decode()
+            ch.write(f"CONNECT {host}:{port} HTTP/1.1\r\nProxy-Authorization: Basic {cred}\r\n\r\n".encode())
+            assert (await asyncio.wait_for(read_http_head(ch), 10)).startswith(b"HTTP/1.1 200")
+            assert await roundtrip(ch, b"proxy mapping") == b"proxy mapping"
+            ch.close()
+            assert client.panics == [] and server.panics == []
     run(main())
 
 

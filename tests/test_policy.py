@@ -6,7 +6,7 @@ import logging
 import socket
 
 import pytest
-from conftest import EchoServer, run
+from _util import EchoServer, run
 
 from core.errors import ConfigError, WmproxyError
 from core.policy import DialError, TargetDenied, TargetPolicy, classify, dial, parse_rule

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 from _servers import CertFiles, HttpTarget, make_cert, pattern
-from conftest import EchoServer, run
+from _util import EchoServer, run
 from python_socks import ProxyError, ProxyType
 from python_socks.async_.asyncio import Proxy
 
