@@ -121,12 +121,16 @@ mapping_entries = st.builds(MappingEntry, name=short_text, mode=short_text, doma
                             headers=st.lists(header_rules, max_size=4).map(tuple))
 
 
+# The flag bit that says "a ports block follows" on Mapping (an extension; see core/PROTOCOL.md).
+PORTS_FLAG = int(getattr(Flag, "PORTS", Flag.EXT))
+
+
 @st.composite
 def mapping_frames(draw: st.DrawFn) -> Mapping:
-    """Mapping frames; the ports block (an extension) only travels when the EXT flag is set."""
+    """Mapping frames; the ports block (an extension) only travels when its flag bit is set."""
     flag = draw(flags)
     ports = ()
-    if flag & Flag.EXT:
+    if flag & PORTS_FLAG:
         ports = tuple(draw(st.lists(st.tuples(short_text, st.integers(0, 0xFFFF)), max_size=4)))
     return Mapping(mappings=tuple(draw(st.lists(mapping_entries, max_size=4))), ports=ports,
                    sock_map=draw(sock_maps), flag=flag, server_id=draw(server_ids))

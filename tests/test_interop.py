@@ -10,12 +10,12 @@ import pytest
 
 from _util import run
 from core.client import CenterClient
-from core.config import ClientConfig, MappingConfig, ProxyListenerConfig, ServerConfig
+from core.config import ClientConfig, ClientTls, MappingConfig, ProxyListenerConfig, ServerConfig
 from core.errors import AuthError
 from core.server import CenterServer
 from core.stats import CONNECTED
 from legacy_peer import NOT_VERIFIED, LegacyClient, LegacyServer
-from _servers import HttpTarget
+from _servers import HttpTarget, make_cert
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -196,6 +196,47 @@ def test_legacy_client_proxy_channel_through_our_server(echo_server):
     run(main())
 
 
+def test_our_proxy_mapping_served_by_legacy_client(echo_server):
+    # server "proxy" listener -> Create(name) -> upstream client runs its proxy (with its own credentials)
+    host, port = echo_server
+    async def main() -> None:
+        srv = await start_server(username="u", password="p", map_proxy_bind="127.0.0.1:0")
+        try:
+            async with LegacyClient(addr(srv.addresses["center"]), "u", "p",
+                                    mappings=[MappingConfig(name="px", mode="proxy")]) as client:
+                await wait_announced(srv, "px")
+                r, w = await asyncio.open_connection(*srv.addresses["proxy"])
+                cred = base64.b64encode(b"u:p").decode()
+                w.write(f"CONNECT {host}:{port} HTTP/1.1\r\nProxy-Authorization: Basic {cred}\r\n\r\n".encode())
+                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+                assert head.startswith(b"HTTP/1.1 200"), head
+                w.write(b"to the intranet")
+                assert await asyncio.wait_for(r.readexactly(15), 10) == b"to the intranet"
+                w.close()
+                assert_legacy_client_unharmed(client)
+        finally:
+            await srv.stop()
+    run(main())
+
+
+def test_tls_our_server_legacy_client_with_upstream_default_sni(tmp_path, echo_server):
+    cert = make_cert(tmp_path, dns_names=("soft.wm-proxy.com",), ips=())
+    async def main() -> None:
+        srv = await start_server(username="u", password="p", tls=True,
+                                 cert_file=str(cert.cert), key_file=str(cert.key))
+        try:
+            async with LegacyClient(addr(srv.addresses["center"]), "u", "p", ssl=cert.client_context(),
+                                    mappings=[MappingConfig(name="tcp", mode="tcp",
+                                                            local_addr=addr(echo_server))]) as client:
+                await wait_announced(srv, "tcp")
+                assert all(ln.tls for ln in srv.stats.snapshot().links)
+                assert await tcp_roundtrip(srv.addresses["tcp"], b"tls" * 5000) == b"tls" * 5000
+                assert_legacy_client_unharmed(client)
+        finally:
+            await srv.stop()
+    run(main())
+
+
 # ================================================================== our client, legacy server
 
 def client_cfg(server: LegacyServer, *, username=None, password=None, mappings=(), proxies=()) -> ClientConfig:
@@ -259,10 +300,6 @@ def test_our_client_unknown_mapping_answered_with_close(echo_server):
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/client.py: ClientLink.accepted is set only by the server's extension ack, a Close or link "
-    "loss, so with a legacy server ForwardEndpoint refuses every local proxy connection ('no center "
-    "link'). Fix: set link.accepted in _connect_once once the LEGACY_GRACE wait times out."))
 def test_our_client_proxy_listener_through_legacy_server(echo_server):
     host, port = echo_server
     async def main() -> None:
@@ -287,11 +324,6 @@ def test_our_client_proxy_listener_through_legacy_server(echo_server):
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/client.py ClientLink.link_made always sends a Token; upstream's center server without "
-    "credentials starts verified and hits unreachable!() on any Token (link dropped, reconnect loop). "
-    "Fix: send the Token only when username and password are both set, as upstream's client does "
-    "(extension negotiation then needs another carrier for a credential-less link)."))
 def test_our_client_sends_no_token_to_legacy_server_without_credentials(echo_server):
     async def main() -> None:
         async with LegacyServer() as server:
@@ -312,11 +344,6 @@ def test_our_client_sends_no_token_to_legacy_server_without_credentials(echo_ser
     run(main())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/client.py raises AuthError only when the refusal reason contains 'auth'; upstream's "
-    "refusal reason is 'not verify so close', so a wrong password against a legacy server is "
-    "reported as a generic error and retried forever. Fix: treat Close(0) received before the "
-    "link is accepted, in answer to our Token, as AuthError (or match 'not verify')."))
 def test_our_client_wrong_password_with_legacy_server_says_so():
     async def main() -> None:
         async with LegacyServer(username="wm", password="right") as server:
@@ -369,6 +396,54 @@ def test_our_client_authenticated_proxy_listener_tunnels_through_legacy_server(e
                 w.close()
                 assert_legacy_server_unharmed(server)
                 assert server.kinds_seen[1] >= 1  # the tunnel rode a client-opened channel
+            finally:
+                await cli.stop()
+    run(main())
+
+
+def test_our_client_fifty_concurrent_channels_from_legacy_server(echo_server):
+    async def main() -> None:
+        async with LegacyServer(username="wm", password="pw") as server:
+            cli = CenterClient(client_cfg(server, username="wm", password="pw", mappings=[
+                MappingConfig(name="svc", mode="tcp", local_addr=addr(echo_server))]))
+            await cli.start()
+            try:
+                await cli.wait_connected(10)
+                await server.wait_mappings()
+
+                async def one(i: int) -> bool:
+                    ch = await server.open_channel("svc")
+                    payload = (b"%02d;" % i) * (500 + 131 * i)
+                    ch.write(payload)
+                    await ch.drain()
+                    ok = await asyncio.wait_for(ch.read_exactly(len(payload)), 20) == payload
+                    ch.close()
+                    return ok
+
+                assert await asyncio.gather(*(one(i) for i in range(50))) == [True] * 50
+                assert_legacy_server_unharmed(server)
+            finally:
+                await cli.stop()
+    run(main())
+
+
+def test_tls_our_client_legacy_server(tmp_path, echo_server):
+    cert = make_cert(tmp_path)
+    async def main() -> None:
+        async with LegacyServer(username="wm", password="pw", ssl=cert.server_context()) as server:
+            cfg = client_cfg(server, username="wm", password="pw", mappings=[
+                MappingConfig(name="svc", mode="tcp", local_addr=addr(echo_server))])
+            cfg.tls = ClientTls(enabled=True, ca_file=str(cert.cert), server_name="localhost",
+                                known_hosts=str(tmp_path / "known_hosts"))
+            cli = CenterClient(cfg)
+            await cli.start()
+            try:
+                await cli.wait_connected(10)
+                await server.wait_mappings()
+                ch = await server.open_channel("svc")
+                ch.write(b"secured")
+                assert await asyncio.wait_for(ch.read_exactly(7), 10) == b"secured"
+                assert_legacy_server_unharmed(server)
             finally:
                 await cli.stop()
     run(main())
