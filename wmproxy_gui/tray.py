@@ -1,0 +1,221 @@
+"""The tray icon: what users see most of the time.
+
+The icon's colour and glyph show the overall state (any error > connecting >
+connected > stopped), the tooltip shows per-profile states and the live
+up/down rates, the menu connects/disconnects each profile, and a click on the
+icon toggles the default profile (like frpmgr / Clash tray apps).
+Notifications come from the controller, already rate-limited per profile.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtGui import QAction, QFont
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from core.errors import WmproxyError
+from core.stats import CONNECTED, CONNECTING, ERROR, STOPPED
+
+from . import icons
+from .controller import TunnelController
+from .models import fmt_rate
+from .settings import Settings, SettingsStore
+
+log = logging.getLogger("wmproxy_gui.tray")
+
+_PRIORITY = {ERROR: 3, CONNECTING: 2, CONNECTED: 1, STOPPED: 0}
+TOOLTIP_MAX = 120  # Windows truncates tray tooltips at 127 characters
+
+
+def state_text(state: str) -> str:
+    tr = QCoreApplication.translate
+    return {
+        STOPPED: tr("TrayIcon", "Stopped"),
+        CONNECTING: tr("TrayIcon", "Connecting"),
+        CONNECTED: tr("TrayIcon", "Connected"),
+        ERROR: tr("TrayIcon", "Error"),
+    }.get(state, state)
+
+
+def overall_state(states: list[str]) -> str:
+    """The state the icon shows for several tunnels: the one that most needs attention."""
+    return max(states, key=lambda s: _PRIORITY.get(s, 0), default=STOPPED)
+
+
+class TrayIcon(QSystemTrayIcon):
+    open_window_requested = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, controller: TunnelController, settings_store: SettingsStore, settings: Settings,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.settings_store = settings_store
+        self.settings = settings
+        self.up_rate = 0.0
+        self.down_rate = 0.0
+        self.state = ""
+        self.profile_actions: dict[str, QAction] = {}
+
+        self.menu = QMenu()
+        self.menu.aboutToShow.connect(self.rebuild_menu)
+        self.setContextMenu(self.menu)
+        self.activated.connect(self._on_activated)
+        controller.state_changed.connect(self._on_state)
+        controller.server_state_changed.connect(lambda _s: self._on_state())
+        controller.rates_changed.connect(self._on_rates)
+        controller.notify.connect(self.show_notification)
+        self.rebuild_menu()
+        self._on_state()
+
+    # ------------------------------------------------------------------ state
+    def profiles(self) -> list[Any]:
+        try:
+            return self.controller.store.profiles()
+        except WmproxyError as e:
+            log.warning("cannot read profiles: %s", e)
+            return []
+
+    def default_profile_id(self) -> str | None:
+        """The profile a click toggles: the chosen default if it still exists, else the first one."""
+        ids = [p.id for p in self.profiles()]
+        if self.settings.default_profile in ids:
+            return self.settings.default_profile
+        return ids[0] if ids else None
+
+    def current_state(self) -> str:
+        states = [self.controller.state(p.id) for p in self.profiles()]
+        srv = self.controller.server_state
+        if srv == "running":
+            states.append(CONNECTED)
+        elif srv == ERROR:
+            states.append(ERROR)
+        elif srv == "starting":
+            states.append(CONNECTING)
+        return overall_state(states)
+
+    def _on_state(self, *_: object) -> None:
+        state = self.current_state()
+        if state != self.state:
+            self.state = state
+            self.setIcon(icons.state_icon(state))
+        self.update_tooltip()
+        if self.menu.isVisible():
+            self.rebuild_menu()
+
+    def _on_rates(self, up: float, down: float) -> None:
+        self.up_rate, self.down_rate = up, down
+        self.update_tooltip()
+
+    def tooltip_text(self) -> str:
+        lines = ["wmproxy-gui"]
+        for p in self.profiles():
+            s = self.controller.state(p.id)
+            if s != STOPPED or p.id == self.default_profile_id():
+                lines.append(f"{p.name}: {state_text(s)}")
+        if self.controller.server_state != STOPPED:
+            lines.append(self.tr("Server: %1").replace("%1", self._server_state_text()))
+        lines.append(f"↑ {fmt_rate(self.up_rate)}   ↓ {fmt_rate(self.down_rate)}")
+        while len("\n".join(lines)) > TOOLTIP_MAX and len(lines) > 2:
+            del lines[-2]  # keep the title and the rates
+        return "\n".join(lines)
+
+    def update_tooltip(self) -> None:
+        self.setToolTip(self.tooltip_text())
+
+    def _server_state_text(self) -> str:
+        return {"running": self.tr("Running"), "starting": self.tr("Starting"), ERROR: self.tr("Error"),
+                STOPPED: self.tr("Stopped")}.get(self.controller.server_state, self.controller.server_state)
+
+    # ------------------------------------------------------------------ menu
+    def rebuild_menu(self) -> None:
+        m = self.menu
+        m.clear()
+        self.profile_actions = {}
+        profiles = self.profiles()
+        active = sum(1 for p in profiles if self.controller.state(p.id) == CONNECTED)
+        head = m.addAction(icons.app_icon(), self.tr("wmproxy-gui — %1 of %2 connected")
+                           .replace("%1", str(active)).replace("%2", str(len(profiles))))
+        head.setEnabled(False)
+        m.addSeparator()
+        if not profiles:
+            empty = m.addAction(self.tr("No profiles yet: add one in the window"))
+            empty.setEnabled(False)
+        default_id = self.default_profile_id()
+        for p in profiles:
+            s = self.controller.state(p.id)
+            act = QAction(icons.state_icon(s), f"{p.name}\t{state_text(s)}", m)
+            act.setObjectName(f"profile:{p.id}")
+            act.setCheckable(True)
+            act.setChecked(self.controller.is_active(p.id))
+            act.setToolTip(self.tr("Disconnect") if self.controller.is_active(p.id) else self.tr("Connect"))
+            if p.id == default_id and len(profiles) > 1:
+                f = QFont(act.font())
+                f.setBold(True)
+                act.setFont(f)
+            act.triggered.connect(lambda _checked=False, pid=p.id: self.controller.toggle(pid))
+            m.addAction(act)
+            self.profile_actions[p.id] = act
+        if self.controller.server_state != STOPPED:
+            m.addSeparator()
+            srv = m.addAction(icons.nav_icon("server"), self.tr("Server: %1").replace("%1", self._server_state_text()))
+            srv.setEnabled(False)
+            stop = m.addAction(self.tr("Stop server"))
+            stop.setObjectName("stop-server")
+            stop.triggered.connect(lambda: self.controller.spawn(self.controller.stop_server()))
+        m.addSeparator()
+        open_act = m.addAction(self.tr("Open wmproxy-gui"))
+        open_act.setObjectName("open")
+        f = QFont(open_act.font())
+        f.setBold(True)
+        open_act.setFont(f)
+        open_act.triggered.connect(self.open_window_requested)
+        quit_act = m.addAction(self.tr("Quit"))
+        quit_act.setObjectName("quit")
+        quit_act.setToolTip(self.tr("Disconnect everything and exit"))
+        quit_act.triggered.connect(self.quit_requested)
+
+    def action(self, name: str) -> QAction | None:
+        """A menu action by objectName ("open", "quit", "stop-server", "profile:<id>")."""
+        return next((a for a in self.menu.actions() if a.objectName() == name), None)
+
+    # ------------------------------------------------------------------ clicks and messages
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            if sys.platform == "darwin":
+                return  # macOS opens the menu on click: toggling too would surprise
+            self.click()
+        elif reason == QSystemTrayIcon.ActivationReason.MiddleClick:
+            self.open_window_requested.emit()
+
+    def click(self) -> None:
+        """A left click: toggle the default profile, or open the window when there is none."""
+        pid = self.default_profile_id()
+        if pid is None:
+            self.open_window_requested.emit()
+        else:
+            self.controller.toggle(pid)
+
+    def show_notification(self, title: str, message: str) -> None:
+        if not self.settings.notifications or not self.isVisible():
+            return
+        icon = (QSystemTrayIcon.MessageIcon.Warning if self.state == ERROR
+                else QSystemTrayIcon.MessageIcon.Information)
+        self.showMessage(title, message, icon, 6000)
+
+    def show_hint_once(self) -> bool:
+        """After the first window close: say the app lives on in the tray. True if shown now."""
+        if self.settings.notified_tray_hint or not self.isVisible():
+            return False
+        self.showMessage(self.tr("wmproxy-gui is still running"),
+                         self.tr("It keeps your tunnels up from the system tray. "
+                                 "Use Quit in the tray menu to exit."),
+                         icons.app_icon(), 8000)
+        try:
+            self.settings_store.update(self.settings, notified_tray_hint=True)
+        except OSError as e:
+            log.warning("cannot save settings: %s", e)
+        return True
