@@ -12,7 +12,7 @@ at most ``max_head`` bytes, a chunk-size line or trailer block likewise.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .errors import WmproxyError

@@ -377,3 +377,23 @@ def test_stop_closes_open_connections(target: HttpTarget) -> None:
             socket.create_connection((lt.host, lt.port), timeout=2)
     finally:
         echo.stop()
+
+
+def test_ipv6_listener_and_bad_bind(target: HttpTarget) -> None:
+    with ListenerThread(ProxyListenerConfig(name="v6", bind="[::1]:0")) as p:
+        assert p.host == "::1"
+        r = curl("-x", f"http://[::1]:{p.port}", target.url("/via-v6-listener"))
+        assert r.returncode == 0 and r.stdout == b"hello /via-v6-listener\n", r.stderr
+        r = curl("--socks5-hostname", f"[::1]:{p.port}", target.url("/s5-v6-listener"))
+        assert r.returncode == 0 and r.stdout == b"hello /s5-v6-listener\n", r.stderr
+
+    from core.errors import ConfigError
+
+    for bind, words in (("127.0.0.1", "no port"), ("[::1", "unclosed"), ("127.0.0.1:99999", "bad port")):
+        with pytest.raises(ConfigError) as ei:
+            run(ProxyListener(ProxyListenerConfig(name="bad", bind=bind)).start())
+        assert words in str(ei.value) and "'bad'" in str(ei.value)
+    with ListenerThread(cfg()) as busy:  # the port is taken
+        with pytest.raises(ConfigError) as ei:
+            run(ProxyListener(ProxyListenerConfig(name="dup", bind=busy.hostport)).start())
+        assert "cannot listen on" in str(ei.value)
