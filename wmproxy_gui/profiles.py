@@ -14,6 +14,7 @@ import base64
 import copy
 import dataclasses
 import json
+import re
 import tomllib
 import uuid
 import zlib
@@ -25,7 +26,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 import tomli_w
 
 from core import paths
-from core.config import ClientConfig, ClientTls, Config, config_from_dict, config_to_dict
+from core.config import ClientConfig, ClientTls, Config, config_from_dict, config_to_dict, validate_config
 from core.errors import ConfigError, WmproxyError
 
 PROFILES_FILE = "profiles.toml"
@@ -107,6 +108,33 @@ def client_from_dict(data: Any, file: str | None, key: str) -> ClientConfig:
 
 def _has_password(data: dict[str, Any]) -> bool:
     return "password" in data or any(isinstance(p, dict) and "password" in p for p in data.get("proxy", []) or [])
+
+
+_KEYRING_PLACEHOLDER = "\0keyring"  # stands in for a password that lives in the keyring while validating
+
+
+def client_problem(client: ClientConfig, source: str | None = None) -> ConfigError | None:
+    """The first problem of a client config by core.config's rules, or None.
+
+    Secrets kept in the keyring count as present (a username without a password
+    in the config is the normal case here)."""
+    c = dataclasses.replace(
+        client,
+        password=client.password or (_KEYRING_PLACEHOLDER if client.username else None),
+        proxies=[dataclasses.replace(p, password=p.password or (_KEYRING_PLACEHOLDER if p.username else None))
+                 for p in client.proxies])
+    try:
+        validate_config(Config(client=c), source=source or "")
+    except ConfigError as e:
+        return e
+    return None
+
+
+def _checked(client: ClientConfig, source: str | None) -> ClientConfig:
+    err = client_problem(client, source)
+    if err is not None:
+        raise ConfigError(err.problem, file=source, key=err.key)
+    return client
 
 
 def profile_to_dict(p: Profile) -> dict[str, Any]:
@@ -222,9 +250,13 @@ class ProfileStore:
                 self._delete_secret(self.proxy_service(p.id, px.name))
 
     def unique_name(self, name: str) -> str:
+        """``name``, or ``name (2)``, ``name (3)``... (a copy of "A (2)" becomes "A (3)", not "A (2) (2)")."""
         taken = {p.name for p in self.profiles()}
         if name not in taken:
             return name
+        m = re.fullmatch(r"(.*) \((\d+)\)", name)
+        if m:
+            name = m.group(1)
         n = 2
         while f"{name} ({n})" in taken:
             n += 1
@@ -358,7 +390,7 @@ class ProfileStore:
             raise ConfigError("TLS mode pin needs a fingerprint", file=src, key="fp")
         cfg.tls = with_tls_mode(cfg.tls, mode, ca_file=cfg.tls.ca_file, fingerprint=q.get("fp"))
         cfg.tls.server_name = q.get("sni") or cfg.tls.server_name
-        return Profile(new_id(), q.get("name") or server, cfg)
+        return Profile(new_id(), q.get("name") or server, _checked(cfg, src))
 
     def import_link(self, text: str) -> Profile:
         """Parse a link and add it as a new profile (name made unique)."""
@@ -380,7 +412,9 @@ class ProfileStore:
         if native is not None:
             d = dict(native.get("profile", {}))
             d["id"] = new_id()
-            return profile_from_dict(d, str(path), "profile")
+            p = profile_from_dict(d, str(path), "profile")
+            _checked(p.client, str(path))
+            return p
         from core.upstream import load_any
 
         cfg = load_any(path)

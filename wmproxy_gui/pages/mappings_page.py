@@ -270,7 +270,7 @@ class MappingsPage(QWidget):
         self.mappings.changed.connect(lambda: self._commit("mappings"))
         self.proxies.changed.connect(lambda: self._commit("proxies"))
         if hasattr(controller, "state_changed"):
-            controller.state_changed.connect(lambda pid, _s: pid == self._current_id() and self._show_state())
+            controller.state_changed.connect(self._on_state)  # a method: disconnected when the page dies
         self.reload()
 
     def _section(self, title: str, model: _ConfigListModel, kind: str, empty_title: str,
@@ -366,6 +366,10 @@ class MappingsPage(QWidget):
         self.mappings.modelReset.emit()
         self.proxies.modelReset.emit()
         self._show_state()
+
+    def _on_state(self, profile_id: str, _state: str) -> None:
+        if profile_id == self._current_id():
+            self._show_state()
 
     def _show_state(self) -> None:
         if not self.profile:

@@ -100,10 +100,14 @@ async def ensure_trusted(parent: QWidget, client: ClientConfig) -> bool:
         return True  # known: the core compares and refuses a changed certificate
     fp = await probe_fingerprint(client)
     dlg = TofuDialog(client.server, fp, parent)
-    dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    parent.setProperty("tofu_dialog", dlg)  # tests find it here
-    await ask(dlg)
-    if dlg.clickedButton() is not dlg.trust:
+    parent.tofu_dialog = dlg  # type: ignore[attr-defined]  # tests find it here
+    clicked: list[object] = []
+    dlg.buttonClicked.connect(clicked.append)
+    try:
+        await ask(dlg)
+    finally:
+        dlg.deleteLater()
+    if not clicked or clicked[-1] is not dlg.trust:
         return False
     store.set(key, fp)
     return True
@@ -273,7 +277,7 @@ class ProfileDialog(QDialog):
         for k, v in (("cert_file", cert), ("key_file", key)):
             if v and k not in out and not Path(v).expanduser().is_file():
                 out[k] = "no such file"
-        if not out and (err := client_problem(dataclasses.replace(self.client(), password="x" if user else None))):
+        if not out and (err := client_problem(self.client())):
             field = (err.key or "").rsplit(".", 1)[-1]
             out[field if field in self.form.errors else "server"] = err.problem
         return out

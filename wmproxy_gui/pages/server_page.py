@@ -300,10 +300,11 @@ class ServerPage(QWidget):
             peer=link.peer, user=link.username or self.tr("(anonymous)"), tls="TLS" if link.tls else "plain TCP"))
         if not link.mappings:
             self.client_detail.addItem(self.tr("No mappings announced."))
-        for name in link.mappings:
+        for label in link.mappings:  # "name (mode)" as the server records them
+            name = label.rsplit(" (", 1)[0] if label.endswith(")") else label
             mine = [c for c in chans if c.name == name]
             self.client_detail.addItem(self.tr("mapping {name}: {n} open channels, {b} transferred").format(
-                name=name, n=len(mine), b=fmt_bytes(sum(c.up + c.down for c in mine))))
+                name=label, n=len(mine), b=fmt_bytes(sum(c.up + c.down for c in mine))))
 
     # ---- import
     def import_dialog(self) -> None:

@@ -8,14 +8,12 @@ cross-field rules (duplicate domains, ports, listeners).
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 
-from core.config import (MAPPING_MODES, ClientConfig, Config, MappingConfig, ProxyListenerConfig,
-                         check_fingerprint, parse_addr, validate_config)
+from core.config import MAPPING_MODES, ClientConfig, MappingConfig, ProxyListenerConfig, check_fingerprint, parse_addr
 from core.errors import ConfigError
 
-_PLACEHOLDER = "\0keyring"  # stands in for a password that lives in the keyring during validation
+from ..profiles import client_problem
 
 
 def address_problem(text: str, *, listen: bool = False) -> str | None:
@@ -43,20 +41,6 @@ def name_problem(name: str, taken: set[str]) -> str | None:
         return "no spaces at the start or end"
     if name in taken:
         return f"{name!r} is already used"
-    return None
-
-
-def client_problem(client: ClientConfig) -> ConfigError | None:
-    """The first problem of a whole client config (secrets kept in the keyring count as present)."""
-    c = dataclasses.replace(
-        client,
-        password=client.password or (_PLACEHOLDER if client.username else None),
-        proxies=[dataclasses.replace(p, password=p.password or (_PLACEHOLDER if p.username else None))
-                 for p in client.proxies])
-    try:
-        validate_config(Config(client=c), source="")
-    except ConfigError as e:
-        return e
     return None
 
 
