@@ -1,0 +1,312 @@
+"""Run a center server or client without the GUI (``wmproxy-gui --headless-server``).
+
+One line per bound listener goes to stdout (``wmproxy-gui: center listening
+on 127.0.0.1:8091 (tls)``): installers and tests parse those. Logs go to
+stderr. SIGINT/SIGTERM stop the engine cleanly (listeners closed, links
+told) and the process exits 0. Nothing here imports Qt, qasync or keyring:
+a headless server installs and runs without the GUI extra.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ServerConfig, format_addr, missing_secrets, save_config
+from .errors import ConfigError, TlsError, WmproxyError
+
+log = logging.getLogger("wmproxy.headless")
+
+PROG = "wmproxy-gui"
+STOP_TIMEOUT = 15.0
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+# test / ops knobs for the first-run default server config (documented in docs/configuration.md)
+ENV_PORT_BASE = "WMPROXY_GUI_DEFAULT_PORT_BASE"  # center = BASE, http = BASE+1, tcp = BASE+2, https = BASE+3
+ENV_HOST = "WMPROXY_GUI_DEFAULT_HOST"  # bind host of every default listener (default 0.0.0.0)
+DEFAULT_USERNAME = "wmproxy"
+DEFAULT_PORTS = {"center": 8091, "http": 8001, "tcp": 8002, "https": 8003}
+
+
+def say(message: str) -> None:
+    """One status line on stdout, flushed (parsed by tests and the installer smoke test)."""
+    print(f"{PROG}: {message}", flush=True)
+
+
+def error_line(message: str) -> None:
+    """The one-line error a user sees on stderr."""
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def setup_logging(level: str = "info") -> None:
+    """Logs to stderr with time, level and logger name (replaces only a handler we added before)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_wmproxy_headless", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler._wmproxy_headless = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+# ---------------------------------------------------------------- first-run default server config
+
+def _default_ports() -> dict[str, int]:
+    raw = os.environ.get(ENV_PORT_BASE, "").strip()
+    if not raw:
+        return dict(DEFAULT_PORTS)
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535 - 3:
+        raise ConfigError(f"{ENV_PORT_BASE}={raw!r} must be a port number 1-65532")
+    base = int(raw)
+    return {"center": base, "http": base + 1, "tcp": base + 2, "https": base + 3}
+
+
+def write_default_server_config(path: str | os.PathLike[str],
+                                data_dir: str | os.PathLike[str] | None = None) -> tuple[Config, str]:
+    """Create a working server config at ``path`` (which must not exist) -> (config, summary).
+
+    TLS on with a generated certificate (into ``data_dir/tls``), user
+    ``wmproxy`` with a fresh random password, and http/tcp/https mapping
+    listeners. The summary shows what a client needs, password included:
+    the caller prints it to the terminal this one time.
+    """
+    from . import paths, tls
+
+    target = Path(path)
+    if target.exists():
+        raise ConfigError("already exists; not overwriting it", file=str(target))
+    ports = _default_ports()
+    host = os.environ.get(ENV_HOST, "").strip() or "0.0.0.0"
+    cert, key = tls.ensure_server_cert(None, None, data_dir if data_dir is not None else paths.data_dir())
+    server = ServerConfig(
+        bind=format_addr(host, ports["center"]),
+        username=DEFAULT_USERNAME,
+        password=secrets.token_urlsafe(18),
+        tls=True,
+        cert_file=str(cert),
+        key_file=str(key),
+        map_http_bind=format_addr(host, ports["http"]),
+        map_tcp_bind=format_addr(host, ports["tcp"]),
+        map_https_bind=format_addr(host, ports["https"]),
+    )
+    cfg = Config(server=server, source=str(target))
+    save_config(cfg, target)  # validated, atomic, 0600
+    fp = tls.cert_file_info(cert).fingerprint
+    summary = "\n".join([
+        f"{PROG}: wrote a new server config to {target}",
+        f"  center:      {server.bind} (TLS)",
+        f"  username:    {server.username}",
+        f"  password:    {server.password}",
+        f"  certificate: sha256 {fp}",
+        f"  mappings:    http {server.map_http_bind}, tcp {server.map_tcp_bind}, https {server.map_https_bind}",
+        "  The password is shown only this once (it is stored in the file above, mode 0600).",
+        "  A client config for this server:",
+        "    [client]",
+        f'    server = "THIS-HOST:{ports["center"]}"',
+        f'    username = "{server.username}"',
+        '    password = "(the password above)"',
+        "    [client.tls]",
+        "    enabled = true",
+        f'    fingerprint = "{fp}"',
+    ])
+    return cfg, summary
+
+
+# ---------------------------------------------------------------- event loop and signals
+
+def _loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    """uvloop where available (not on Windows), else asyncio's default loop."""
+    if sys.platform != "win32":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop, f"uvloop {getattr(uvloop, '__version__', '')}".strip()
+    return None, "asyncio"
+
+
+async def _wait_for_stop_signal() -> str:
+    """Until SIGINT/SIGTERM; on Windows Ctrl-C arrives as cancellation of the main task."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, lambda s=sig: (received.append(signal.Signals(s).name), stop.set()))
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # Windows: asyncio.Runner turns Ctrl-C into a cancellation below
+    try:
+        await stop.wait()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        received.append("KeyboardInterrupt")
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return received[0] if received else "stop"
+
+
+def _listen_problem(exc: OSError) -> str:
+    """``cannot listen on 0.0.0.0:8091: address already in use`` from a bind failure."""
+    reason = (exc.strerror or str(exc)).strip()
+    if exc.errno == errno.EADDRINUSE or "in use" in reason.lower():
+        reason = "address already in use"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason = "permission denied (ports below 1024 need privileges)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        reason = "this machine has no such address"
+    m = re.search(r"address \('([^']*)', (\d+)", str(exc))
+    where = f" on {format_addr(m.group(1), int(m.group(2)))}" if m else ""
+    return f"cannot listen{where}: {reason}"
+
+
+async def _start(engine: Any) -> int | None:
+    """``await engine.start()``; None when running, else the exit code after printing why."""
+    try:
+        await engine.start()
+    except (ConfigError, TlsError) as e:
+        error_line(str(e))
+        return 2
+    except WmproxyError as e:
+        cause = e.__cause__ or e.__context__
+        error_line(_listen_problem(cause) if isinstance(cause, OSError) else str(e))
+        return 1
+    except OSError as e:
+        error_line(_listen_problem(e))
+        return 1
+    return None
+
+
+async def _stop(engine: Any, what: str) -> None:
+    try:
+        await asyncio.wait_for(engine.stop(), STOP_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.warning("%s did not stop within %.0f s", what, STOP_TIMEOUT)
+
+
+def _run(main: Callable[[], Awaitable[int]]) -> int:
+    factory, name = _loop_factory()
+    log.info("event loop: %s", name)
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(main())
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130
+
+
+def _check_runnable(cfg: Config, section: str) -> int | None:
+    if getattr(cfg, section) is None:
+        error_line(ConfigError(f"no [{section}] table: this file has no {section} settings",
+                               file=cfg.source, key=section).__str__())
+        return 2
+    missing = [k for k in missing_secrets(cfg) if k.startswith(section)]
+    if missing:
+        error_line(str(ConfigError("missing: the headless runner has no keyring; put the password in the file",
+                                   file=cfg.source, key=missing[0])))
+        return 2
+    return None
+
+
+# ---------------------------------------------------------------- server
+
+def run_server(cfg: Config, *, log_level: str = "info") -> int:
+    """Serve ``cfg.server`` until SIGINT/SIGTERM. 0 after a clean stop, 2 bad config, 1 runtime error."""
+    setup_logging(log_level)
+    bad = _check_runnable(cfg, "server")
+    if bad is not None:
+        return bad
+    return _run(lambda: _serve(cfg))
+
+
+async def _serve(cfg: Config) -> int:
+    from .server import CenterServer
+
+    assert cfg.server is not None
+    srv = CenterServer(cfg.server)
+    code = await _start(srv)
+    if code is not None:
+        return code
+    try:
+        for name, (host, port) in list(srv.addresses.items()):
+            addr = format_addr(host, port)
+            if name == "center":
+                say(f"center listening on {addr}{' (tls)' if cfg.server.tls else ''}")
+            elif name in ("http", "https", "tcp", "proxy"):
+                say(f"{name} mapping listening on {addr}{' (tls)' if name == 'https' else ''}")
+            else:
+                say(f"{name} listening on {addr}")
+        if srv.fingerprint:
+            say(f"center certificate sha256 {srv.fingerprint}")
+        why = await _wait_for_stop_signal()
+        log.info("%s received: stopping", why)
+    finally:
+        await _stop(srv, "server")
+    say("stopped")
+    return 0
+
+
+# ---------------------------------------------------------------- client
+
+def run_client(cfg: Config, *, log_level: str = "info") -> int:
+    """Run ``cfg.client`` (reconnecting) until SIGINT/SIGTERM. Exit codes as run_server."""
+    setup_logging(log_level)
+    bad = _check_runnable(cfg, "client")
+    if bad is not None:
+        return bad
+    return _run(lambda: _client(cfg))
+
+
+async def _client(cfg: Config) -> int:
+    from .client import CenterClient
+
+    c = cfg.client
+    assert c is not None
+    cli = CenterClient(c)
+    last: list[tuple[str, str]] = []
+
+    def on_state(state: str, error: str) -> None:
+        if c.direct:
+            return  # no center link to report on
+        if state == "connected":
+            fp = getattr(cli, "server_fingerprint", None)
+            say(f"connected to {c.server}" + (f" (certificate sha256 {fp})" if fp and c.tls.enabled else ""))
+        elif state == "error" and (state, error) not in last[-1:]:
+            say(f"link error: {error}")
+        last.append((state, error))
+        del last[:-1]
+
+    cli.on_state.append(on_state)
+    code = await _start(cli)
+    if code is not None:
+        return code
+    try:
+        protocols = {p.name: " ".join(p.protocols) for p in c.proxies}
+        for name, (host, port) in list(cli.addresses.items()):
+            say(f"proxy {name} listening on {format_addr(host, port)} ({protocols.get(name, '')})")
+        if not c.direct:
+            say(f"connecting to {c.server}" + (" (tls)" if c.tls.enabled else ""))
+        why = await _wait_for_stop_signal()
+        log.info("%s received: stopping", why)
+    finally:
+        with contextlib.suppress(ValueError):
+            cli.on_state.remove(on_state)
+        await _stop(cli, "client")
+    say("stopped")
+    return 0
