@@ -29,7 +29,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -221,7 +221,7 @@ class LogModel(QAbstractTableModel):
             if col == 0:
                 return time.strftime("%H:%M:%S", time.localtime(e.created))
             if col == 1:
-                return logging.getLevelName(e.level)
+                return level_title(e.level)
             if col == 2:
                 return e.logger
             return e.message.splitlines()[0] if e.message else ""
@@ -317,11 +317,12 @@ class LogsPage(QWidget):
         hdr.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         hdr.resizeSection(2, 170)
         hdr.setStretchLastSection(True)
+        hdr.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.model.rowsInserted.connect(self._scroll)
 
         self.file_label = QLabel(self.tr("Log file: %1").replace("%1", str(sink.file) if sink.file else "-"))
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.file_label.setStyleSheet("color: palette(mid);")
+        self.file_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
@@ -338,11 +339,23 @@ class LogsPage(QWidget):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.sink.file.parent)))
 
     @staticmethod
-    def column_title(section: int) -> str:
+    def column_title(section: int) -> str:  # static: the model asks for it too
         tr = QCoreApplication.translate
         titles = (tr("LogsPage", "Time"), tr("LogsPage", "Level"), tr("LogsPage", "Source"), tr("LogsPage", "Message"))
         return titles[section] if 0 <= section < len(titles) else ""
 
     def level_title(self, name: str) -> str:
-        return {"DEBUG": self.tr("Debug"), "INFO": self.tr("Info"), "WARNING": self.tr("Warning"),
-                "ERROR": self.tr("Error")}[name]
+        return level_title(logging.getLevelName(name))
+
+
+def level_title(level: int) -> str:
+    tr = QCoreApplication.translate
+    if level >= logging.CRITICAL:
+        return tr("LogsPage", "Critical")
+    if level >= logging.ERROR:
+        return tr("LogsPage", "Error")
+    if level >= logging.WARNING:
+        return tr("LogsPage", "Warning")
+    if level >= logging.INFO:
+        return tr("LogsPage", "Info")
+    return tr("LogsPage", "Debug")

@@ -11,7 +11,7 @@ import logging
 from typing import Any, Callable
 
 from PySide6.QtCore import QByteArray, QSize, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QFont, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QFont, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -54,7 +54,6 @@ SIDEBAR_STYLE = """
 #nav::item:hover:!selected { background: palette(alternate-base); }
 #brand { font-weight: 600; }
 #status { color: palette(text); }
-#rates { color: palette(mid); }
 #pageTitle { font-weight: 600; }
 """
 
@@ -81,7 +80,7 @@ class PlaceholderPage(QLabel):
         super().__init__(text, parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
-        self.setStyleSheet("color: palette(mid);")
+        self.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
 
 class MainWindow(QMainWindow):
@@ -147,6 +146,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.status_text, 1)
         status_box.addLayout(row)
         self.rates_label = QLabel(objectName="rates")
+        self.rates_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.rates_label.setToolTip(self.tr("Total traffic of all tunnels, per second"))
         status_box.addWidget(self.rates_label)
         side.addLayout(status_box)

@@ -138,11 +138,17 @@ def launch_command(minimized: bool = True) -> list[str]:
 
 
 def _desktop_quote(arg: str) -> str:
-    """Quote one Exec argument per the Desktop Entry spec."""
+    """Quote one Exec argument per the Desktop Entry spec ("%" is a field code, so it is doubled)."""
+    arg = arg.replace("%", "%%")
     if arg and not any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`='):
         return arg
     escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`").replace("$", "\\$")
     return f'"{escaped}"'
+
+
+def desktop_exec(command: list[str]) -> str:
+    """The Exec= value: quoted arguments, then the string escaping every value gets (backslash doubled)."""
+    return " ".join(_desktop_quote(a) for a in command).replace("\\", "\\\\").replace("\n", "\\n")
 
 
 class Autostart:
@@ -187,7 +193,7 @@ class XdgAutostart(Autostart):
             "Type=Application",
             "Name=wmproxy-gui",
             "Comment=Tunnel client for wmproxy servers",
-            "Exec=" + " ".join(_desktop_quote(a) for a in command),
+            "Exec=" + desktop_exec(command),
             f"Icon={APP_ID}",
             "Terminal=false",
             "Categories=Network;",

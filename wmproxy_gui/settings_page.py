@@ -11,7 +11,7 @@ from pathlib import Path
 
 import PySide6
 from PySide6.QtCore import Qt, QUrl, qVersion
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -70,12 +70,14 @@ class SettingsPage(QWidget):
         self.connect_on_start.toggled.connect(lambda v: self._save(connect_on_start=v))
 
         self.default_profile = QComboBox()
+        self.default_profile.setMinimumWidth(260)
         self.default_profile.setToolTip(self.tr("Clicking the tray icon connects or disconnects this profile"))
         self.default_profile.currentIndexChanged.connect(self._default_changed)
         self.refresh_profiles()
 
         startup = QGroupBox(self.tr("Startup and tray"))
         form = QFormLayout(startup)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow(self.start_on_login)
         form.addRow(self.autostart_error)
         form.addRow(self.connect_on_start)
@@ -91,15 +93,17 @@ class SettingsPage(QWidget):
 
         # ---- language
         self.language = QComboBox()
+        self.language.setMinimumWidth(180)
         for code, name in LANGUAGE_NAMES:
             self.language.addItem(name, code)
         self.language.setCurrentIndex(max(0, self.language.findData(settings.language)))
         self.language.currentIndexChanged.connect(self._language_changed)
         self.restart_note = QLabel(self.tr("Restart wmproxy-gui to use the new language."))
-        self.restart_note.setStyleSheet("color: palette(mid);")
+        self.restart_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.restart_note.setVisible(settings.language != self.running_language)
         lang = QGroupBox(self.tr("Language"))
         lang_form = QFormLayout(lang)
+        lang_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         lang_form.addRow(self.tr("Interface language:"), self.language)
         lang_form.addRow(self.restart_note)
 
@@ -111,7 +115,7 @@ class SettingsPage(QWidget):
                 (self.tr("Logs"), paths.log_dir(create=False)))
         for i, (title, folder) in enumerate(rows):
             path_label = QLabel(str(folder))
-            path_label.setStyleSheet("color: palette(mid);")
+            path_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
             path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             button = QPushButton(self.tr("Open"))
             button.setToolTip(str(folder))
@@ -126,7 +130,7 @@ class SettingsPage(QWidget):
         about_text = QLabel(
             f"<b>wmproxy-gui {core.__version__}</b><br>"
             + self.tr("A desktop client and server for wmproxy-compatible tunnels.")
-            + f"<br><span style='color: palette(mid)'>Qt {qVersion()} · PySide6 {PySide6.__version__} · "
+            + f"<br><span style='color: {self.palette().placeholderText().color().name()}'>Qt {qVersion()} · PySide6 {PySide6.__version__} · "
             f"Python {platform.python_version()} · {sys.platform}</span>")
         about_text.setWordWrap(True)
         QVBoxLayout(about).addWidget(about_text)
