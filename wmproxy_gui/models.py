@@ -17,7 +17,7 @@ from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersiste
                             QSortFilterProxyModel, Qt, QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor
 
-from core.config import MappingConfig, ProxyListenerConfig
+from core.config import MappingConfig, ProxyListenerConfig, format_header_rule
 from core.stats import ChannelRecord, LinkRecord, Snapshot, Stats
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values (ints, floats) so numbers sort as numbers
@@ -451,7 +451,8 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
 
     def _cell(self, m: MappingConfig, col: int) -> Any:
         return ("", m.name, m.mode, m.local_addr or "-", m.domain or "-",
-                str(m.remote_port) if m.remote_port else "-", str(len(m.headers)) if m.headers else "-")[col]
+                str(m.remote_port) if m.remote_port else "-",
+                "; ".join(format_header_rule(h) for h in m.headers) or "-")[col]
 
 
 class ProxyTableModel(_ConfigListModel[ProxyListenerConfig]):

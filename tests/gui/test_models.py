@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QImage
 
-from core.config import MappingConfig, ProxyListenerConfig
+from core.config import MappingConfig, ProxyListenerConfig, parse_header_rule
 from core.stats import Stats
 from wmproxy_gui.models import (KEY_ROLE, SORT_ROLE, ChannelFilterModel, ChannelTableModel, LinkTableModel,
                                 MappingTableModel, ProxyTableModel, TotalsModel, copy_name, fmt_age, fmt_bytes)
@@ -146,7 +146,8 @@ def test_totals_include_closed_channels_and_links_filter_role(qapp):
 
 
 def test_mapping_and_proxy_list_models(qapp):
-    model = MappingTableModel([MappingConfig("web", "http", "127.0.0.1:8080", "a.test"),
+    model = MappingTableModel([MappingConfig("web", "http", "127.0.0.1:8080", "a.test",
+                                             [parse_header_rule("proxy + from $url"), parse_header_rule("- etag")]),
                                MappingConfig("ssh", "tcp", "127.0.0.1:22", remote_port=2222)])
     changes = []
     model.changed.connect(lambda: changes.append(1))
@@ -157,6 +158,7 @@ def test_mapping_and_proxy_list_models(qapp):
     assert row == 1 and model.item(1).name == "web-copy" and len(changes) == 2
     assert copy_name("web", {"web-copy", "web-copy2"}) == "web-copy3"
     assert model.data(model.index(2, 5)) == "2222"
+    assert model.data(model.index(0, 6)) == "proxy + from $url; - etag" and model.data(model.index(2, 6)) == "-"
     model.remove(0)
     assert [m.name for m in model.items()] == ["web-copy", "ssh"]
 

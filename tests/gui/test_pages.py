@@ -115,6 +115,11 @@ def test_add_mapping_through_the_dialog_saves_and_reaches_the_running_tunnel(
         traffic.model.refresh()
         await wait_until(lambda: traffic.model.rowCount() >= 1, 5, "channel listed")
         assert traffic.model.data(traffic.model.index(0, 0)) == "echo"
+        traffic.table.selectRow(0)  # the graph gets a series for the selected channel
+        assert "sel" in traffic.graph.series and traffic.selected_key == traffic.model.record(
+            traffic.selected_key).key
+        traffic.model.refresh()
+        assert len(traffic.graph.series["sel"].samples) >= 1
         assert traffic.totals.totals()["echo"][1] + traffic.totals.totals()["echo"][2] >= 2 * 1500
         w.close()
 

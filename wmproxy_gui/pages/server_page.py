@@ -190,7 +190,8 @@ class ServerPage(QWidget):
                                 source="")
             except ConfigError as e:
                 field = (e.key or "").rsplit(".", 1)[-1]
-                out[field if field in self.form.errors else "bind"] = e.problem
+                problem = e.problem.replace("or allow_anonymous = true", "or tick \"Allow clients without login\"")
+                out[field if field in self.form.errors else "bind"] = problem
         return out
 
     def validate(self) -> bool:
