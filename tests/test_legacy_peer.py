@@ -208,6 +208,28 @@ def test_fifty_concurrent_mapping_channels(echo_server):
     run(main())
 
 
+def test_server_routes_channels_to_the_client_owning_the_mapping(echo_server):
+    async def main() -> None:
+        other = await asyncio.start_server(lambda r, w: (w.write(b"other service"), w.close()), "127.0.0.1", 0)
+        other_addr = other.sockets[0].getsockname()[:2]
+        try:
+            async with LegacyServer() as server, \
+                    LegacyClient(server.address, mappings=[tcp_mapping("a", echo_server)]) as ca, \
+                    LegacyClient(server.address, mappings=[tcp_mapping("b", other_addr)]) as cb:
+                await until(lambda: sum(ln.got_mapping.is_set() for ln in server.live_links()) == 2,
+                            what="both clients' mappings")
+                ch_b = await server.open_channel("b")
+                assert await asyncio.wait_for(ch_b.read_exactly(13), 5) == b"other service"
+                ch_a = await server.open_channel("a")
+                assert await roundtrip(ch_a, b"echo from a") == b"echo from a"
+                assert ch_a.link is not ch_b.link
+                assert ca.panics == cb.panics == server.panics == []
+        finally:
+            other.close()
+            await other.wait_closed()
+    run(main())
+
+
 # ------------------------------------------------------------------ client-opened proxy channels
 
 def test_client_channel_http_connect_to_echo(echo_server):
