@@ -401,9 +401,11 @@ class CenterClient:
         """Reach host:port through the server: a channel carrying an HTTP CONNECT."""
         from .http_proxy import connect_via_http_proxy
 
+        from .policy import DialError
+
         link = self.link
         if link is None or link.transport is None:
-            raise ConnectionRefusedError(f"no center link to {self.cfg.server}")
+            raise DialError(f"no center link to {self.cfg.server}", "network")
         ch = link.open_channel(None, kind="proxy", name="tunnel", peer="local", target=f"{host}:{port}")
         stream = ChannelStream(ch, "server")
         auth = (self.cfg.username, self.cfg.password) if self.cfg.username and self.cfg.password else None

@@ -76,10 +76,10 @@ class TcpStream:
             self.writer.write(data)
 
     async def drain(self) -> None:
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError):
-            pass
+        """Raises ConnectionError once the peer is gone, so relays stop reading the other side."""
+        if self.writer.is_closing():
+            raise ConnectionResetError(f"connection to {self.peer} is closed")
+        await self.writer.drain()
 
     def write_eof(self) -> None:
         try:
