@@ -1,0 +1,326 @@
+"""The paths under test: how each one is set up on loopback and torn down.
+
+A path exposes the four local services (iperf3, http, echo, sink) on public
+ports, as a reverse tunnel would: ``direct`` (no tunnel: the limit),
+``socat`` (a plain relay), ``ssh -R`` (OpenSSH, two ciphers), ``pproxy``
+(backward/reverse mode, its own venv) and our tunnel (plain TCP or TLS link,
+both sides headless on uvloop, or the client inside a qasync Qt loop).
+
+Proxy paths (``ProxyPath``) expose an HTTP proxy instead: wrk sends
+absolute-form requests to it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _procs import Proc, free_port, wait_port
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+SERVICES = ("iperf", "http", "echo", "sink")
+HTTP_HOST = "bench.local"
+PPROXY_VENV = Path(os.environ.get("WMPROXY_BENCH_CACHE", Path.home() / ".cache" / "wmproxy-bench")) / "pproxy-venv"
+
+
+@dataclass
+class Path_:
+    name: str
+    label: str
+    ports: dict[str, int] = field(default_factory=dict)  # service -> public port
+    procs: list[Proc] = field(default_factory=list)
+    mem_roots: list[int] = field(default_factory=list)  # pids whose process trees are the tunnel
+    lag_proc: Proc | None = None  # ours: the process whose loop lag is measured
+    lag_file: Path | None = None
+    proxy_port: int | None = None  # ours: the client's local HTTP proxy listener
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.stop()
+
+    def lag_mark(self) -> list[float] | None:
+        """Loop-lag samples (ms) since the previous mark (ours only)."""
+        if self.lag_proc is None or self.lag_file is None:
+            return None
+        self.lag_file.unlink(missing_ok=True)
+        self.lag_proc.signal(signal.SIGUSR1)
+        for _ in range(200):
+            if self.lag_file.exists():
+                try:
+                    return json.loads(self.lag_file.read_text())
+                except ValueError:
+                    pass
+            time.sleep(0.01)
+        return None
+
+
+# ---------------------------------------------------------------- services
+
+class Services:
+    """The local services every path leads to (same ones for every peer)."""
+
+    def __init__(self, tmp: Path, sink_rate: float, sink_stall: float) -> None:
+        self.tmp = tmp
+        self.ports: dict[str, int] = {}
+        self.procs: dict[str, Proc] = {}
+        self.sink_rate, self.sink_stall = sink_rate, sink_stall
+
+    def start(self) -> None:
+        self.start_iperf()
+        for kind in ("http", "echo", "sink"):
+            argv = [sys.executable, str(HERE / "services.py"), kind]
+            if kind == "sink":
+                argv += ["--rate", str(self.sink_rate), "--stall", str(self.sink_stall)]
+            p = Proc(argv, self.tmp / f"svc-{kind}.log", stdout_pipe=True)
+            self.procs[kind] = p
+            self.ports[kind] = int(p.ready_line())
+
+    def start_iperf(self) -> None:
+        old = self.procs.pop("iperf", None)
+        if old:
+            old.stop()
+        port = free_port()
+        self.procs["iperf"] = Proc(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)], self.tmp / "iperf3-s.log")
+        wait_port(port)
+        self.ports["iperf"] = port
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            p.stop()
+
+
+# ---------------------------------------------------------------- peers
+
+def direct(svc: Services, tmp: Path) -> Path_:
+    return Path_("direct", "direct", dict(svc.ports))
+
+
+def socat(svc: Services, tmp: Path) -> Path_:
+    path = Path_("socat", "socat relay")
+    for name in SERVICES:
+        pub = free_port()
+        p = Proc(["socat", f"TCP-LISTEN:{pub},bind=127.0.0.1,reuseaddr,fork,backlog=4096",
+                  f"TCP:127.0.0.1:{svc.ports[name]}"], tmp / f"socat-{name}.log")
+        path.procs.append(p)
+        path.mem_roots.append(p.pid)
+        path.ports[name] = pub
+    for pub in path.ports.values():
+        wait_port(pub)
+    return path
+
+
+class Sshd:
+    """Our own sshd on a loopback port (temp host key, temp authorized key)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dir = tmp / "ssh"
+        self.dir.mkdir(mode=0o700, exist_ok=True)
+        self.key = self.dir / "userkey"
+        for k in ("hostkey", "userkey"):
+            if not (self.dir / k).exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.dir / k)], check=True)
+        (self.dir / "authorized_keys").write_text((self.dir / "userkey.pub").read_text())
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.proc: Proc | None = None
+        self.port = 0
+
+    def config(self, port: int) -> Path:
+        cfg = self.dir / f"sshd_config.{port}"
+        cfg.write_text(f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {self.dir / 'hostkey'}
+AuthorizedKeysFile {self.dir / 'authorized_keys'}
+PidFile {self.dir / f'sshd.{port}.pid'}
+UsePAM no
+PermitRootLogin prohibit-password
+StrictModes no
+AllowTcpForwarding yes
+MaxSessions 100
+MaxStartups 100:30:200
+LogLevel ERROR
+""")
+        return cfg
+
+    def start(self) -> None:
+        self.port = free_port()
+        self.proc = Proc(["/usr/sbin/sshd", "-D", "-e", "-f", str(self.config(self.port))], self.dir / "sshd.log")
+        wait_port(self.port)
+
+    def ssh_argv(self, cipher: str | None, *forwards: str) -> list[str]:
+        argv = ["ssh", "-N", "-T", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR",
+                "-i", str(self.key), "-p", str(self.port)]
+        if cipher:
+            argv += ["-c", cipher]
+        return argv + list(forwards) + ["root@127.0.0.1"]
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+
+def ssh_r(svc: Services, tmp: Path, sshd: Sshd, cipher: str | None) -> Path_:
+    label = f"ssh -R ({cipher or 'default'})"
+    path = Path_("ssh-gcm" if cipher else "ssh", label)
+    fwd = []
+    for name in SERVICES:
+        pub = free_port()
+        path.ports[name] = pub
+        fwd += ["-R", f"127.0.0.1:{pub}:127.0.0.1:{svc.ports[name]}"]
+    p = Proc(sshd.ssh_argv(cipher, *fwd), tmp / f"{path.name}.log")
+    path.procs.append(p)
+    for pub in path.ports.values():
+        wait_port(pub, 15)
+    assert sshd.proc is not None
+    # the tunnel: our ssh client plus the sshd (whose forked session processes serve it)
+    path.mem_roots = [p.pid, sshd.proc.pid]
+    return path
+
+
+def pproxy_bin() -> Path:
+    """pproxy in its own venv (it breaks when uvloop is importable), created on first use."""
+    exe = PPROXY_VENV / "bin" / "pproxy"
+    if not exe.exists():
+        print(f"installing pproxy into {PPROXY_VENV} ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PPROXY_VENV)], check=True)
+        subprocess.run([str(PPROXY_VENV / "bin" / "pip"), "install", "-q", "pproxy==2.7.9"], check=True)
+    return exe
+
+
+PPROXY_BACKWARD = 8  # backward connections kept ready ("+in" repeated): new-connection concurrency
+
+
+def pproxy(svc: Services, tmp: Path) -> Path_:
+    """pproxy's reverse mode: the public side waits for the inner side's backward connections."""
+    exe = str(pproxy_bin())
+    path = Path_("pproxy", "pproxy (backward)")
+    back = free_port()
+    ins = "+in" * PPROXY_BACKWARD
+    argv = [exe]
+    for name in SERVICES:
+        pub = free_port()
+        path.ports[name] = pub
+        argv += ["-l", f"tunnel{{127.0.0.1:{svc.ports[name]}}}://127.0.0.1:{pub}"]
+    argv += ["-r", f"socks5{ins}://127.0.0.1:{back}"]
+    outer = Proc(argv, tmp / "pproxy-outer.log")
+    path.procs.append(outer)
+    wait_port(back)
+    # pproxy 2.7.9's CLI exits when its only listener is a backward one: a dummy listener keeps it up
+    inner = Proc([exe, "-l", f"socks5{ins}://127.0.0.1:{back}", "-l", f"socks5://127.0.0.1:{free_port()}"],
+                 tmp / "pproxy-inner.log")
+    path.procs.append(inner)
+    for pub in path.ports.values():
+        wait_port(pub)
+    time.sleep(0.5)  # backward connections established
+    path.mem_roots = [outer.pid, inner.pid]
+    return path
+
+
+# ---------------------------------------------------------------- ours
+
+class Certs:
+    """A throwaway self-signed center certificate (SHA-256 pinned by the client)."""
+
+    def __init__(self, tmp: Path) -> None:
+        sys.path.insert(0, str(REPO))
+        from core import tls
+
+        cert_pem, key_pem = tls.generate_cert("localhost", ["localhost"], ["127.0.0.1"])
+        self.cert, self.key = tmp / "center.crt", tmp / "center.key"
+        tls.write_cert(self.cert, cert_pem)
+        tls.write_private_key(self.key, key_pem)
+        self.fingerprint = tls.cert_info(cert_pem).fingerprint
+
+
+def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None) -> tuple[Proc, dict]:
+    f = tmp / f"{tag}.json"
+    f.write_text(json.dumps(cfg))
+    p = Proc([sys.executable, str(HERE / "tunnel_runner.py"), str(f)], tmp / f"{tag}.log", stdout_pipe=True, env=env)
+    try:
+        return p, json.loads(p.ready_line(timeout=40))
+    except BaseException:
+        p.stop()
+        raise
+
+
+def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str) -> Path_:
+    name = f"ours-{'tls' if tls else 'tcp'}{'-qasync' if loop == 'qasync' else ''}"
+    label = f"ours {'TLS' if tls else 'TCP'} {'qasync' if loop == 'qasync' else 'headless'}"
+    path = Path_(name, label)
+    scfg: dict = {"bind": "127.0.0.1:0", "username": "bench", "password": "bench-pw",
+                  "map_http_bind": "127.0.0.1:0", "map_tcp_bind": "127.0.0.1:0", "allow_targets": ["127.0.0.1"]}
+    if tls:
+        scfg.update(tls=True, cert_file=str(certs.cert), key_file=str(certs.key))
+    srv, addrs = runner({"role": "server", "loop": "uvloop", "server": scfg}, tmp, f"{name}-server")
+    path.procs.append(srv)
+    center = addrs["center"]
+    mappings = []
+    for s in ("iperf", "echo", "sink"):
+        pub = free_port()
+        path.ports[s] = pub
+        mappings.append({"name": s, "mode": "tcp", "local_addr": f"127.0.0.1:{svc.ports[s]}", "remote_port": pub})
+    mappings.append({"name": "http", "mode": "http", "domain": HTTP_HOST, "local_addr": f"127.0.0.1:{svc.ports['http']}"})
+    ccfg: dict = {"server": f"{center[0]}:{center[1]}", "username": "bench", "password": "bench-pw",
+                  "mappings": mappings, "proxies": [{"name": "proxy", "bind": "127.0.0.1:0"}],
+                  "reconnect_min": 0.2, "reconnect_max": 1.0}
+    if tls:
+        ccfg["tls"] = {"enabled": True, "fingerprint": certs.fingerprint, "tofu": False}
+    lag_file = tmp / f"{name}-lag.json"
+    env = {"QT_QPA_PLATFORM": "offscreen"} if loop == "qasync" else None
+    cli, caddrs = runner({"role": "client", "loop": loop, "client": ccfg, "lag_file": str(lag_file)},
+                         tmp, f"{name}-client", env)
+    path.procs.append(cli)
+    path.ports["http"] = addrs["http"][1]
+    path.proxy_port = caddrs["proxy"][1]
+    path.lag_proc, path.lag_file = cli, lag_file
+    path.mem_roots = [srv.pid, cli.pid]
+    for s in ("iperf", "echo", "sink"):
+        wait_port(path.ports[s], 15)
+    return path
+
+
+# ---------------------------------------------------------------- proxy peers
+
+@dataclass
+class ProxyPath:
+    name: str
+    label: str
+    port: int
+    absolute: bool  # wrk sends absolute-form requests (an HTTP proxy) or plain ones (a relay)
+    procs: list[Proc] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.stop()
+
+
+def proxy_direct(svc: Services, tmp: Path) -> ProxyPath:
+    return ProxyPath("direct", "direct (no proxy)", svc.ports["http"], absolute=False)
+
+
+def proxy_pproxy(svc: Services, tmp: Path) -> ProxyPath:
+    """pproxy's usual two-hop setup: local HTTP proxy -> socks5 -> remote pproxy dials the target."""
+    exe = str(pproxy_bin())
+    remote, local = free_port(), free_port()
+    r = Proc([exe, "-l", f"socks5://127.0.0.1:{remote}"], tmp / "pproxy-remote.log")
+    wait_port(remote)
+    lp = Proc([exe, "-l", f"http://127.0.0.1:{local}", "-r", f"socks5://127.0.0.1:{remote}"], tmp / "pproxy-local.log")
+    wait_port(local)
+    return ProxyPath("pproxy", "pproxy http->socks5", local, absolute=True, procs=[r, lp])
+
+
+def proxy_ssh_d(svc: Services, tmp: Path, sshd: Sshd) -> ProxyPath:
+    """``ssh -D`` speaks only SOCKS, which wrk does not: socat's SOCKS4 client adapts (forks per connection)."""
+    dport, aport = free_port(), free_port()
+    s = Proc(sshd.ssh_argv(None, "-D", f"127.0.0.1:{dport}"), tmp / "ssh-D.log")
+    wait_port(dport, 15)
+    a = Proc(["socat", f"TCP-LISTEN:{aport},bind=127.0.0.1,reuseaddr,fork,backlog=4096",
+              f"SOCKS4:127.0.0.1:127.0.0.1:{svc.ports['http']},socksport={dport}"], tmp / "socat-socks.log")
+    wait_port(aport)
+    return ProxyPath("ssh-D", "ssh -D (+socat socks)", aport, absolute=False, procs=[s, a])
