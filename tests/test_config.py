@@ -484,3 +484,32 @@ def test_paths_follow_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert stat.S_IMODE(paths.data_dir().stat().st_mode) == 0o700
     assert paths.default_known_hosts_path() == tmp_path / "data" / "wmproxy-gui" / "known_hosts"
     assert paths.config_dir(create=False) == tmp_path / "cfg" / "wmproxy-gui"
+
+
+# ---------------------------------------------------------------- the documented example stays true
+
+def test_docs_example_lists_every_key_with_its_default() -> None:
+    import re
+    import tomllib
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert block, "docs/configuration.md lost its TOML example"
+    text = block.group(1)
+    cfg = C.config_from_dict(tomllib.loads(text), "docs", validate=False)
+    assert cfg.server == ServerConfig()  # every uncommented server value is the default
+    assert cfg.client is not None
+    assert dataclasses.replace(cfg.client, mappings=[], proxies=[]) == ClientConfig()
+    assert cfg.client.proxies == [ProxyListenerConfig()]
+    assert dataclasses.replace(cfg.client.mappings[0], name="x", local_addr="", domain="", headers=[]) == \
+        MappingConfig(name="x")
+    # every field of every dataclass is mentioned (commented out or not)
+    for cls in (ServerConfig, ClientConfig, ClientTls, MappingConfig, ProxyListenerConfig):
+        for f in dataclasses.fields(cls):
+            name = {"proxies": "proxy"}.get(f.name, f.name)
+            assert re.search(rf"^#? ?\[*(client\.)?{name}\b|^# ?{name} =|^{name} =", text, re.M), \
+                f"{cls.__name__}.{f.name} is not documented"
+    # and with credentials filled in, the example is a valid config
+    filled = text.replace('# username = "wmproxy"', 'username = "wmproxy"').replace(
+        '# password = "secret"', 'password = "secret"', 2)  # server and client, not the proxy listener
+    loads_config(filled, "docs")
