@@ -72,6 +72,7 @@ class SingleInstance(QObject):
         self.lock = QLockFile(str(lock_dir / f"{self.key}.lock"))
         self.lock.setStaleLockTime(0)  # only a dead owner makes it stale, never age
         self.server: QLocalServer | None = None
+        self.error = ""
 
     def acquire(self) -> bool:
         """True if this process is the first instance (and now listens)."""
@@ -81,7 +82,7 @@ class SingleInstance(QObject):
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         if not server.listen(self.key):
-            log.warning("single-instance socket: %s", server.errorString())
+            self.error = server.errorString()
         server.newConnection.connect(self._accept)
         self.server = server
         return True
@@ -240,6 +241,7 @@ class Application(QObject):
     def handle_message(self, message: str) -> None:
         if message == "show":
             self.window.show_and_raise()
+            log.info("window shown for another launch")
         elif message == "quit":
             self.request_quit()
 
@@ -306,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     qapp.setWindowIcon(icons.app_icon())
     sink = setup_logging(level=getattr(logging, args.log_level))
     log.info("wmproxy-gui %s starting (pid %d)", core.__version__, os.getpid())
+    if instance.error:
+        log.warning("other launches cannot reach this one: %s", instance.error)
+    else:
+        log.info("listening for other launches on %s", instance.server.fullServerName() if instance.server else "?")
     settings_store = SettingsStore()
     settings = settings_store.load()
     if settings_store.first_run:

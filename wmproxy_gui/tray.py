@@ -177,6 +177,7 @@ class TrayIcon(QSystemTrayIcon):
         quit_act.setObjectName("quit")
         quit_act.setToolTip(self.tr("Disconnect everything and exit"))
         quit_act.triggered.connect(self.quit_requested)
+        self.update_tooltip()
 
     def action(self, name: str) -> QAction | None:
         """A menu action by objectName ("open", "quit", "stop-server", "profile:<id>")."""
