@@ -1,10 +1,13 @@
 """ProfileStore: TOML file, OS keyring (a real Secret Service), export/import, upstream configs.
 
-Keyring tests need a Secret Service; locally run:
+Keyring tests need a Secret Service. Run them as CI does: ``bash tests/run.sh tests/gui/test_profiles.py``
+(a private D-Bus session with an unlocked gnome-keyring), or by hand:
   dbus-run-session -- sh -c 'echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null;
                              python -m pytest tests/gui/test_profiles.py -q'
-(the ``secret_service`` fixture of tests/gui/conftest.py also starts one itself when it can; without one
-these tests fail when CI=true and skip otherwise).
+gnome-keyring keeps ~/.local/share/keyrings/login.keyring: unlocking it with another password than the
+one it was created with leaves it locked (KeyringLocked), so use one password consistently. Without a
+Secret Service these tests fail when CI=true and skip otherwise (the ``secret_service`` fixture of
+tests/gui/conftest.py also tries to start a private one).
 """
 from __future__ import annotations
 

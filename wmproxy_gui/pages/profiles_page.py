@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QGroupBox, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit, QMenu,
+                               QHBoxLayout, QHeaderView, QInputDialog, QLineEdit, QMenu,
                                QMessageBox, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -24,7 +24,7 @@ from core.config import ClientConfig, DEFAULT_CENTER_PORT, parse_addr
 from core.errors import ConfigError
 
 from ..profiles import Profile, ProfileStore, new_id, tls_mode, with_tls_mode
-from ..widgets.common import (EmptyState, ValidatedForm, ask, error_text, message, set_status, spawn,
+from ..widgets.common import (EmptyState, ValidatedForm, ask, error_text, set_status, spawn,
                               status_label)
 from .validation import address_problem, client_problem, fingerprint_problem, name_problem
 
@@ -459,11 +459,18 @@ class ProfilesPage(QWidget):
         if r >= 0:
             self._show_state(r, profile_id)
 
+    def _active(self, profile_id: str) -> bool:
+        """Running or retrying: what Connect/Disconnect would stop."""
+        is_active = getattr(self.controller, "is_active", None)
+        if is_active is not None:
+            return bool(is_active(profile_id))
+        return self.controller.state(profile_id) in ("connecting", "connected")
+
     def _sync_buttons(self) -> None:
         pid = self.selected_id()
         for k in ("edit", "delete", "connect", "export"):
             self.buttons[k].setEnabled(pid is not None)
-        running = pid is not None and self.controller.state(pid) in ("connecting", "connected")
+        running = pid is not None and self._active(pid)
         self.buttons["connect"].setText(self.tr("Disconnect") if running else self.tr("Connect"))
 
     # ---- profile dialog
@@ -487,7 +494,7 @@ class ProfilesPage(QWidget):
             return
         self.reload(select=p.id)
         set_status(self.status, self.tr("Saved {name}.").format(name=p.name), "ok")
-        if self.controller.state(p.id) in ("connecting", "connected"):
+        if self._active(p.id):
             spawn(self.controller.apply_profile(p), None,
                   lambda e: set_status(self.status, error_text(e), "error"))
 
@@ -524,7 +531,7 @@ class ProfilesPage(QWidget):
                      lambda e: self._on_error(profile_id, error_text(e)))
 
     async def _toggle(self, profile_id: str) -> None:
-        if self.controller.state(profile_id) in ("connecting", "connected"):
+        if self._active(profile_id):
             await self.controller.disconnect_profile(profile_id)
             return
         p = self.store.get(profile_id)

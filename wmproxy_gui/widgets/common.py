@@ -13,7 +13,7 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
 log = logging.getLogger("wmproxy.gui")
@@ -59,18 +59,6 @@ async def ask(dialog: QDialog) -> int:
     dialog.finished.connect(finished)
     dialog.open()
     return await fut
-
-
-def message(parent: QWidget | None, title: str, text: str, icon: QMessageBox.Icon = QMessageBox.Icon.Information,
-            detail: str = "") -> QMessageBox:
-    """A non-blocking message box (deleted on close); returned so tests can find and close it."""
-    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
-    box.setObjectName("messageBox")
-    if detail:
-        box.setInformativeText(detail)
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    box.open()
-    return box
 
 
 def error_text(exc: BaseException) -> str:
