@@ -7,9 +7,23 @@ Loading, validation and atomic saving live further down in this module.
 """
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+import os
+import re
+import shlex
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from .frames import HeaderRule
+import tomli_w
+
+from .errors import ConfigError
+from .frames import MAX_PAYLOAD, HeaderOp, HeaderRule
 
 DEFAULT_CENTER_PORT = 8091
 MAPPING_MODES = ("http", "https", "tcp", "proxy")
@@ -109,26 +123,6 @@ class Config:
 # Everything below is behaviour over the dataclasses above: address and
 # header-rule syntax, TOML loading, validation and atomic saving.
 # =====================================================================
-
-import dataclasses  # noqa: E402  (kept below the contract on purpose)
-import ipaddress  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import shlex  # noqa: E402
-import tomllib  # noqa: E402
-import types  # noqa: E402
-import typing  # noqa: E402
-from collections.abc import Callable, Iterable, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import tomli_w  # noqa: E402
-
-from .errors import ConfigError  # noqa: E402
-from .frames import MAX_PAYLOAD, HeaderOp  # noqa: E402
-
-log = logging.getLogger("wmproxy.config")
 
 SHORT_MAX = 255  # a wire "short string" holds at most 255 UTF-8 bytes
 MIN_FRAME = 1024

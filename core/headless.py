@@ -138,29 +138,44 @@ def _loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str
     return None, "asyncio"
 
 
-async def _wait_for_stop_signal() -> str:
-    """Until SIGINT/SIGTERM; on Windows Ctrl-C arrives as cancellation of the main task."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    received: list[str] = []
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, lambda s=sig: (received.append(signal.Signals(s).name), stop.set()))
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # Windows: asyncio.Runner turns Ctrl-C into a cancellation below
-    try:
-        await stop.wait()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        received.append("KeyboardInterrupt")
-    finally:
-        for sig in installed:
+class _StopSignals:
+    """SIGINT/SIGTERM -> an event. Installed before anything is printed, so a signal
+    sent the moment a listener line appears is never lost to the default handler."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.received: list[str] = []
+        self._installed: list[int] = []
+
+    def __enter__(self) -> "_StopSignals":
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # Windows: asyncio.Runner turns Ctrl-C into a cancellation, see wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
             loop.remove_signal_handler(sig)
-    return received[0] if received else "stop"
+
+    def _on_signal(self, sig: int) -> None:
+        self.received.append(signal.Signals(sig).name)
+        self.event.set()
+
+    async def wait(self) -> str:
+        """Until a stop signal; returns its name."""
+        try:
+            await self.event.wait()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            self.received.append("KeyboardInterrupt")
+        return self.received[0] if self.received else "stop"
 
 
 def _listen_problem(exc: OSError) -> str:
@@ -240,24 +255,25 @@ async def _serve(cfg: Config) -> int:
 
     assert cfg.server is not None
     srv = CenterServer(cfg.server)
-    code = await _start(srv)
-    if code is not None:
-        return code
-    try:
-        for name, (host, port) in list(srv.addresses.items()):
-            addr = format_addr(host, port)
-            if name == "center":
-                say(f"center listening on {addr}{' (tls)' if cfg.server.tls else ''}")
-            elif name in ("http", "https", "tcp", "proxy"):
-                say(f"{name} mapping listening on {addr}{' (tls)' if name == 'https' else ''}")
-            else:
-                say(f"{name} listening on {addr}")
-        if srv.fingerprint:
-            say(f"center certificate sha256 {srv.fingerprint}")
-        why = await _wait_for_stop_signal()
-        log.info("%s received: stopping", why)
-    finally:
-        await _stop(srv, "server")
+    with _StopSignals() as stop:
+        code = await _start(srv)
+        if code is not None:
+            return code
+        try:
+            for name, (host, port) in list(srv.addresses.items()):
+                addr = format_addr(host, port)
+                if name == "center":
+                    say(f"center listening on {addr}{' (tls)' if cfg.server.tls else ''}")
+                elif name in ("http", "https", "tcp", "proxy"):
+                    say(f"{name} mapping listening on {addr}{' (tls)' if name == 'https' else ''}")
+                else:
+                    say(f"{name} listening on {addr}")
+            if srv.fingerprint:
+                say(f"center certificate sha256 {srv.fingerprint}")
+            why = await stop.wait()
+            log.info("%s received: stopping", why)
+        finally:
+            await _stop(srv, "server")
     say("stopped")
     return 0
 
@@ -293,20 +309,21 @@ async def _client(cfg: Config) -> int:
         del last[:-1]
 
     cli.on_state.append(on_state)
-    code = await _start(cli)
-    if code is not None:
-        return code
-    try:
-        protocols = {p.name: " ".join(p.protocols) for p in c.proxies}
-        for name, (host, port) in list(cli.addresses.items()):
-            say(f"proxy {name} listening on {format_addr(host, port)} ({protocols.get(name, '')})")
-        if not c.direct:
-            say(f"connecting to {c.server}" + (" (tls)" if c.tls.enabled else ""))
-        why = await _wait_for_stop_signal()
-        log.info("%s received: stopping", why)
-    finally:
-        with contextlib.suppress(ValueError):
-            cli.on_state.remove(on_state)
-        await _stop(cli, "client")
+    with _StopSignals() as stop:
+        code = await _start(cli)
+        if code is not None:
+            return code
+        try:
+            protocols = {p.name: " ".join(p.protocols) for p in c.proxies}
+            for name, (host, port) in list(cli.addresses.items()):
+                say(f"proxy {name} listening on {format_addr(host, port)} ({protocols.get(name, '')})")
+            if not c.direct:
+                say(f"connecting to {c.server}" + (" (tls)" if c.tls.enabled else ""))
+            why = await stop.wait()
+            log.info("%s received: stopping", why)
+        finally:
+            with contextlib.suppress(ValueError):
+                cli.on_state.remove(on_state)
+            await _stop(cli, "client")
     say("stopped")
     return 0
