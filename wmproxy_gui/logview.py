@@ -340,8 +340,8 @@ class LogsPage(QWidget):
 
     @staticmethod
     def column_title(section: int) -> str:  # static: the model asks for it too
-        tr = QCoreApplication.translate
-        titles = (tr("LogsPage", "Time"), tr("LogsPage", "Level"), tr("LogsPage", "Source"), tr("LogsPage", "Message"))
+        titles = (QCoreApplication.translate("LogsPage", "Time"), QCoreApplication.translate("LogsPage", "Level"),
+                  QCoreApplication.translate("LogsPage", "Source"), QCoreApplication.translate("LogsPage", "Message"))
         return titles[section] if 0 <= section < len(titles) else ""
 
     def level_title(self, name: str) -> str:
@@ -349,13 +349,12 @@ class LogsPage(QWidget):
 
 
 def level_title(level: int) -> str:
-    tr = QCoreApplication.translate
     if level >= logging.CRITICAL:
-        return tr("LogsPage", "Critical")
+        return QCoreApplication.translate("LogsPage", "Critical")
     if level >= logging.ERROR:
-        return tr("LogsPage", "Error")
+        return QCoreApplication.translate("LogsPage", "Error")
     if level >= logging.WARNING:
-        return tr("LogsPage", "Warning")
+        return QCoreApplication.translate("LogsPage", "Warning")
     if level >= logging.INFO:
-        return tr("LogsPage", "Info")
-    return tr("LogsPage", "Debug")
+        return QCoreApplication.translate("LogsPage", "Info")
+    return QCoreApplication.translate("LogsPage", "Debug")

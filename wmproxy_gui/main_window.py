@@ -10,7 +10,7 @@ import importlib
 import logging
 from typing import Any, Callable
 
-from PySide6.QtCore import QByteArray, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -59,17 +59,14 @@ SIDEBAR_STYLE = """
 
 
 def _page_titles() -> dict[str, str]:
-    from PySide6.QtCore import QCoreApplication
-
-    tr = QCoreApplication.translate
     return {
-        "profiles": tr("MainWindow", "Profiles"),
-        "mappings": tr("MainWindow", "Mappings"),
-        "certificates": tr("MainWindow", "Certificates"),
-        "traffic": tr("MainWindow", "Traffic"),
-        "server": tr("MainWindow", "Server"),
-        "logs": tr("MainWindow", "Logs"),
-        "settings": tr("MainWindow", "Settings"),
+        "profiles": QCoreApplication.translate("MainWindow", "Profiles"),
+        "mappings": QCoreApplication.translate("MainWindow", "Mappings"),
+        "certificates": QCoreApplication.translate("MainWindow", "Certificates"),
+        "traffic": QCoreApplication.translate("MainWindow", "Traffic"),
+        "server": QCoreApplication.translate("MainWindow", "Server"),
+        "logs": QCoreApplication.translate("MainWindow", "Logs"),
+        "settings": QCoreApplication.translate("MainWindow", "Settings"),
     }
 
 

@@ -31,12 +31,11 @@ TOOLTIP_MAX = 120  # Windows truncates tray tooltips at 127 characters
 
 
 def state_text(state: str) -> str:
-    tr = QCoreApplication.translate
     return {
-        STOPPED: tr("TrayIcon", "Stopped"),
-        CONNECTING: tr("TrayIcon", "Connecting"),
-        CONNECTED: tr("TrayIcon", "Connected"),
-        ERROR: tr("TrayIcon", "Error"),
+        STOPPED: QCoreApplication.translate("TrayIcon", "Stopped"),
+        CONNECTING: QCoreApplication.translate("TrayIcon", "Connecting"),
+        CONNECTED: QCoreApplication.translate("TrayIcon", "Connected"),
+        ERROR: QCoreApplication.translate("TrayIcon", "Error"),
     }.get(state, state)
 
 

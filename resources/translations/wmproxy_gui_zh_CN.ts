@@ -1,0 +1,1045 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>CertificatesPage</name>
+    <message>
+        <source>No certificates yet</source>
+        <translation>还没有证书</translation>
+    </message>
+    <message>
+        <source>Generate a CA and sign server and client certificates with it (for TLS and two-way TLS between your clients and server), or import PEM files you already have.</source>
+        <translation>生成一个 CA，并用它签发服务端和客户端证书（用于客户端与服务端之间的 TLS 和双向 TLS），或导入已有的 PEM 文件。</translation>
+    </message>
+    <message>
+        <source>Generate CA…</source>
+        <translation>生成 CA…</translation>
+    </message>
+    <message>
+        <source>Import PEM…</source>
+        <translation>导入 PEM…</translation>
+    </message>
+    <message>
+        <source>Renew soon - </source>
+        <translation>即将过期，请尽快续期 - </translation>
+    </message>
+    <message>
+        <source>&lt;i&gt;Select a certificate to see its details.&lt;/i&gt;</source>
+        <translation>&lt;i&gt;选择一个证书以查看详情。&lt;/i&gt;</translation>
+    </message>
+    <message>
+        <source>Fingerprint of {f} copied.</source>
+        <translation>已复制 {f} 的指纹。</translation>
+    </message>
+    <message>
+        <source>Created {c} and its key {k} (readable only by you).</source>
+        <translation>已创建 {c} 及其私钥 {k}（仅你本人可读）。</translation>
+    </message>
+    <message>
+        <source>Import certificate</source>
+        <translation>导入证书</translation>
+    </message>
+    <message>
+        <source>Certificates (*.pem *.crt *.cer *.der);;All files (*)</source>
+        <translation>证书 (*.pem *.crt *.cer *.der);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Not imported: {e}</source>
+        <translation>未导入：{e}</translation>
+    </message>
+    <message>
+        <source>Imported {p}.</source>
+        <translation>已导入 {p}。</translation>
+    </message>
+</context>
+<context>
+    <name>GenerateDialog</name>
+    <message>
+        <source>Generate CA</source>
+        <translation>生成 CA</translation>
+    </message>
+    <message>
+        <source>Generate certificate</source>
+        <translation>生成证书</translation>
+    </message>
+    <message>
+        <source>Common name</source>
+        <translation>通用名称 (CN)</translation>
+    </message>
+    <message>
+        <source>DNS names and IPs</source>
+        <translation>DNS 名称和 IP</translation>
+    </message>
+    <message>
+        <source>Comma separated; clients verify the address they dial against these.</source>
+        <translation>以逗号分隔；客户端会用这些名称校验所连接的地址。</translation>
+    </message>
+    <message>
+        <source> days</source>
+        <translation> 天</translation>
+    </message>
+    <message>
+        <source>Valid for</source>
+        <translation>有效期</translation>
+    </message>
+    <message>
+        <source>Self-signed</source>
+        <translation>自签名</translation>
+    </message>
+    <message>
+        <source>Signed by</source>
+        <translation>签发者</translation>
+    </message>
+    <message>
+        <source>File name</source>
+        <translation>文件名</translation>
+    </message>
+    <message>
+        <source>Saved as NAME.crt and NAME.key (0600) in {d}</source>
+        <translation>保存为 {d} 中的 NAME.crt 和 NAME.key（权限 0600）</translation>
+    </message>
+    <message>
+        <source>Generate</source>
+        <translation>生成</translation>
+    </message>
+</context>
+<context>
+    <name>LogsPage</name>
+    <message>
+        <source>Show records of this level and above</source>
+        <translation>显示此级别及以上的记录</translation>
+    </message>
+    <message>
+        <source>Search source or message…</source>
+        <translation>搜索来源或消息…</translation>
+    </message>
+    <message>
+        <source>Follow</source>
+        <translation>跟随</translation>
+    </message>
+    <message>
+        <source>Scroll to new records as they arrive</source>
+        <translation>有新记录时自动滚动到底部</translation>
+    </message>
+    <message>
+        <source>Open log folder</source>
+        <translation>打开日志文件夹</translation>
+    </message>
+    <message>
+        <source>Clear view</source>
+        <translation>清空视图</translation>
+    </message>
+    <message>
+        <source>Clear this view (the log files are kept)</source>
+        <translation>清空此视图（日志文件会保留）</translation>
+    </message>
+    <message>
+        <source>Level:</source>
+        <translation>级别：</translation>
+    </message>
+    <message>
+        <source>Log file: %1</source>
+        <translation>日志文件：%1</translation>
+    </message>
+    <message>
+        <source>Time</source>
+        <translation>时间</translation>
+    </message>
+    <message>
+        <source>Level</source>
+        <translation>级别</translation>
+    </message>
+    <message>
+        <source>Source</source>
+        <translation>来源</translation>
+    </message>
+    <message>
+        <source>Message</source>
+        <translation>消息</translation>
+    </message>
+    <message>
+        <source>Critical</source>
+        <translation>严重</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>错误</translation>
+    </message>
+    <message>
+        <source>Warning</source>
+        <translation>警告</translation>
+    </message>
+    <message>
+        <source>Info</source>
+        <translation>信息</translation>
+    </message>
+    <message>
+        <source>Debug</source>
+        <translation>调试</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>Profiles</source>
+        <translation>配置</translation>
+    </message>
+    <message>
+        <source>Mappings</source>
+        <translation>映射</translation>
+    </message>
+    <message>
+        <source>Certificates</source>
+        <translation>证书</translation>
+    </message>
+    <message>
+        <source>Traffic</source>
+        <translation>流量</translation>
+    </message>
+    <message>
+        <source>Server</source>
+        <translation>服务端</translation>
+    </message>
+    <message>
+        <source>Logs</source>
+        <translation>日志</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Total traffic of all tunnels, per second</source>
+        <translation>所有隧道的总流量（每秒）</translation>
+    </message>
+    <message>
+        <source>This page is not available in this build.</source>
+        <translation>此版本中没有这个页面。</translation>
+    </message>
+    <message>
+        <source>This page failed to load; see the Logs page.</source>
+        <translation>此页面加载失败，请查看日志页面。</translation>
+    </message>
+    <message>
+        <source>%1 of %2 connected</source>
+        <translation>已连接 %1/%2</translation>
+    </message>
+    <message>
+        <source>server on</source>
+        <translation>服务端运行中</translation>
+    </message>
+</context>
+<context>
+    <name>MappingDialog</name>
+    <message>
+        <source>Edit mapping</source>
+        <translation>编辑映射</translation>
+    </message>
+    <message>
+        <source>Add mapping</source>
+        <translation>添加映射</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Mode</source>
+        <translation>模式</translation>
+    </message>
+    <message>
+        <source>Local address</source>
+        <translation>本地地址</translation>
+    </message>
+    <message>
+        <source>The service on this machine, as host:port.</source>
+        <translation>本机上的服务，格式为 host:port。</translation>
+    </message>
+    <message>
+        <source>Domain</source>
+        <translation>域名</translation>
+    </message>
+    <message>
+        <source>Host name the server routes to this mapping; empty = catch-all.</source>
+        <translation>服务端转发到此映射的主机名；留空表示匹配所有。</translation>
+    </message>
+    <message>
+        <source>shared port</source>
+        <translation>共享端口</translation>
+    </message>
+    <message>
+        <source>Remote port</source>
+        <translation>远程端口</translation>
+    </message>
+    <message>
+        <source>A public TCP port of its own on the server (leave at &quot;shared port&quot; to use the server&apos;s TCP listener).</source>
+        <translation>在服务端为此映射单独开放的公网 TCP 端口（保持“共享端口”则使用服务端的 TCP 监听端口）。</translation>
+    </message>
+    <message>
+        <source>Header rules</source>
+        <translation>请求头规则</translation>
+    </message>
+    <message>
+        <source>One per line: [proxy] [+|-|?] name [value]. &quot;proxy&quot; rewrites the request to your service, otherwise the response; + add, - remove, ? set if missing.</source>
+        <translation>每行一条：[proxy] [+|-|?] 名称 [值]。带 “proxy” 时改写发往你服务的请求，否则改写响应；+ 添加，- 删除，? 缺少时设置。</translation>
+    </message>
+    <message>
+        <source>Enabled</source>
+        <translation>启用</translation>
+    </message>
+    <message>
+        <source>(not needed for proxy)</source>
+        <translation>（代理模式无需填写）</translation>
+    </message>
+</context>
+<context>
+    <name>MappingsPage</name>
+    <message>
+        <source>Profile:</source>
+        <translation>配置：</translation>
+    </message>
+    <message>
+        <source>Mappings</source>
+        <translation>映射</translation>
+    </message>
+    <message>
+        <source>No mappings yet</source>
+        <translation>还没有映射</translation>
+    </message>
+    <message>
+        <source>A mapping publishes a service of this machine (say a web app on 127.0.0.1:8080) through the server, like an frp proxy.</source>
+        <translation>映射通过服务端把本机的服务（例如 127.0.0.1:8080 上的网站）发布出去，类似 frp 的代理。</translation>
+    </message>
+    <message>
+        <source>Local proxies</source>
+        <translation>本地代理</translation>
+    </message>
+    <message>
+        <source>No local proxies</source>
+        <translation>没有本地代理</translation>
+    </message>
+    <message>
+        <source>A local proxy listener (HTTP, HTTPS CONNECT, SOCKS5) lets apps on this machine reach the server&apos;s network, like Clash&apos;s mixed port.</source>
+        <translation>本地代理监听（HTTP、HTTPS CONNECT、SOCKS5）让本机的应用访问服务端所在的网络，类似 Clash 的混合端口。</translation>
+    </message>
+    <message>
+        <source>No profile yet</source>
+        <translation>还没有配置</translation>
+    </message>
+    <message>
+        <source>Create or import a server profile on the Profiles page first; its mappings and local proxies are edited here.</source>
+        <translation>请先在“配置”页面新建或导入服务器配置；它的映射和本地代理在这里编辑。</translation>
+    </message>
+    <message>
+        <source>Edit…</source>
+        <translation>编辑…</translation>
+    </message>
+    <message>
+        <source>Duplicate…</source>
+        <translation>复制…</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Tunnel running: changes apply immediately.</source>
+        <translation>隧道运行中：修改会立即生效。</translation>
+    </message>
+    <message>
+        <source>Not connected: changes are saved and used on the next connect.</source>
+        <translation>未连接：修改会被保存，并在下次连接时使用。</translation>
+    </message>
+    <message>
+        <source>Duplicate {name}</source>
+        <translation>复制 {name}</translation>
+    </message>
+    <message>
+        <source>Not saved: {e}</source>
+        <translation>未保存：{e}</translation>
+    </message>
+    <message>
+        <source>Saved; applying to the running tunnel…</source>
+        <translation>已保存，正在应用到运行中的隧道…</translation>
+    </message>
+    <message>
+        <source>Saved and applied.</source>
+        <translation>已保存并生效。</translation>
+    </message>
+    <message>
+        <source>Saved, but the tunnel refused it: {e}</source>
+        <translation>已保存，但隧道拒绝了此修改：{e}</translation>
+    </message>
+    <message>
+        <source>Saved. Used on the next connect.</source>
+        <translation>已保存，将在下次连接时使用。</translation>
+    </message>
+</context>
+<context>
+    <name>ProfileDialog</name>
+    <message>
+        <source>Edit profile</source>
+        <translation>编辑配置</translation>
+    </message>
+    <message>
+        <source>New profile</source>
+        <translation>新建配置</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Server address</source>
+        <translation>服务器地址</translation>
+    </message>
+    <message>
+        <source>The center server as host:port (wmproxy&apos;s default port is 8091).</source>
+        <translation>中心服务器，格式为 host:port（wmproxy 默认端口为 8091）。</translation>
+    </message>
+    <message>
+        <source>Username</source>
+        <translation>用户名</translation>
+    </message>
+    <message>
+        <source>(none)</source>
+        <translation>（无）</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>密码</translation>
+    </message>
+    <message>
+        <source>unchanged (stored in the keyring)</source>
+        <translation>未更改（保存在系统钥匙串中）</translation>
+    </message>
+    <message>
+        <source>Kept in your OS keyring, never written to a file or an export.</source>
+        <translation>保存在系统钥匙串中，绝不会写入文件或导出内容。</translation>
+    </message>
+    <message>
+        <source>Encryption</source>
+        <translation>加密</translation>
+    </message>
+    <message>
+        <source>CA certificate</source>
+        <translation>CA 证书</translation>
+    </message>
+    <message>
+        <source>PEM file of the CA that signed the server&apos;s certificate.</source>
+        <translation>签发服务器证书的 CA 的 PEM 文件。</translation>
+    </message>
+    <message>
+        <source>Fingerprint</source>
+        <translation>指纹</translation>
+    </message>
+    <message>
+        <source>SHA-256 of the server&apos;s certificate (64 hex digits).</source>
+        <translation>服务器证书的 SHA-256（64 位十六进制）。</translation>
+    </message>
+    <message>
+        <source>Server name (SNI)</source>
+        <translation>服务器名称 (SNI)</translation>
+    </message>
+    <message>
+        <source>(from address)</source>
+        <translation>（取自地址）</translation>
+    </message>
+    <message>
+        <source>Client certificate</source>
+        <translation>客户端证书</translation>
+    </message>
+    <message>
+        <source>Only for servers that require client certificates (two-way TLS).</source>
+        <translation>仅用于要求客户端证书（双向 TLS）的服务器。</translation>
+    </message>
+    <message>
+        <source>Client key</source>
+        <translation>客户端私钥</translation>
+    </message>
+    <message>
+        <source>Connect when the app starts</source>
+        <translation>启动应用时自动连接</translation>
+    </message>
+    <message>
+        <source>Test connection</source>
+        <translation>测试连接</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>PEM files (*.pem *.crt *.cer *.key);;All files (*)</source>
+        <translation>PEM 文件 (*.pem *.crt *.cer *.key);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Connecting to {s}…</source>
+        <translation>正在连接 {s}…</translation>
+    </message>
+    <message>
+        <source>Failed: {e}</source>
+        <translation>失败：{e}</translation>
+    </message>
+</context>
+<context>
+    <name>ProfilesPage</name>
+    <message>
+        <source>No server profiles yet</source>
+        <translation>还没有服务器配置</translation>
+    </message>
+    <message>
+        <source>Add the wmproxy server you connect to, import an existing wmproxy config (client.toml / client.yaml), or paste a wmproxy:// link someone shared.</source>
+        <translation>添加你要连接的 wmproxy 服务器，导入现有的 wmproxy 配置（client.toml / client.yaml），或粘贴别人分享的 wmproxy:// 链接。</translation>
+    </message>
+    <message>
+        <source>New profile…</source>
+        <translation>新建配置…</translation>
+    </message>
+    <message>
+        <source>Import file…</source>
+        <translation>导入文件…</translation>
+    </message>
+    <message>
+        <source>Paste link…</source>
+        <translation>粘贴链接…</translation>
+    </message>
+    <message>
+        <source>From file (export or wmproxy TOML/YAML)…</source>
+        <translation>从文件导入（导出文件或 wmproxy TOML/YAML）…</translation>
+    </message>
+    <message>
+        <source>From wmproxy:// link…</source>
+        <translation>从 wmproxy:// 链接导入…</translation>
+    </message>
+    <message>
+        <source>To file…</source>
+        <translation>导出到文件…</translation>
+    </message>
+    <message>
+        <source>Copy wmproxy:// link</source>
+        <translation>复制 wmproxy:// 链接</translation>
+    </message>
+    <message>
+        <source>Profiles not loaded: {e}</source>
+        <translation>配置未能加载：{e}</translation>
+    </message>
+    <message>
+        <source>Disconnect</source>
+        <translation>断开</translation>
+    </message>
+    <message>
+        <source>Connect</source>
+        <translation>连接</translation>
+    </message>
+    <message>
+        <source>Saved {name}.</source>
+        <translation>已保存 {name}。</translation>
+    </message>
+    <message>
+        <source>Delete profile</source>
+        <translation>删除配置</translation>
+    </message>
+    <message>
+        <source>Delete {name} and its saved password?</source>
+        <translation>删除 {name} 及其保存的密码？</translation>
+    </message>
+    <message>
+        <source>Deleted.</source>
+        <translation>已删除。</translation>
+    </message>
+    <message>
+        <source>Connecting {name}…</source>
+        <translation>正在连接 {name}…</translation>
+    </message>
+    <message>
+        <source>Not connected: the server&apos;s certificate was not trusted.</source>
+        <translation>未连接：服务器证书未被信任。</translation>
+    </message>
+    <message>
+        <source>Import profile</source>
+        <translation>导入配置</translation>
+    </message>
+    <message>
+        <source>Profiles and wmproxy configs (*.toml *.yaml *.yml);;All files (*)</source>
+        <translation>配置文件和 wmproxy 配置 (*.toml *.yaml *.yml);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Not imported: {e}</source>
+        <translation>未导入：{e}</translation>
+    </message>
+    <message>
+        <source>Imported {name} ({n} mappings).</source>
+        <translation>已导入 {name}（{n} 个映射）。</translation>
+    </message>
+    <message>
+        <source>Import link</source>
+        <translation>导入链接</translation>
+    </message>
+    <message>
+        <source>Paste a wmproxy:// link:</source>
+        <translation>粘贴 wmproxy:// 链接：</translation>
+    </message>
+    <message>
+        <source>Imported {name}. Enter its password with Edit if it needs one.</source>
+        <translation>已导入 {name}。如需密码，请通过“编辑”填写。</translation>
+    </message>
+    <message>
+        <source>Export profile</source>
+        <translation>导出配置</translation>
+    </message>
+    <message>
+        <source>Profile (*.toml)</source>
+        <translation>配置 (*.toml)</translation>
+    </message>
+    <message>
+        <source>Not exported: {e}</source>
+        <translation>未导出：{e}</translation>
+    </message>
+    <message>
+        <source>Exported to {path} (without password).</source>
+        <translation>已导出到 {path}（不含密码）。</translation>
+    </message>
+    <message>
+        <source>Link copied (without password).</source>
+        <translation>链接已复制（不含密码）。</translation>
+    </message>
+</context>
+<context>
+    <name>ProxyDialog</name>
+    <message>
+        <source>Edit local proxy</source>
+        <translation>编辑本地代理</translation>
+    </message>
+    <message>
+        <source>Add local proxy</source>
+        <translation>添加本地代理</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Listen on</source>
+        <translation>监听地址</translation>
+    </message>
+    <message>
+        <source>127.0.0.1 keeps it private to this machine; 0.0.0.0 opens it to your LAN.</source>
+        <translation>127.0.0.1 仅本机可用；0.0.0.0 会向局域网开放。</translation>
+    </message>
+    <message>
+        <source>Protocols</source>
+        <translation>协议</translation>
+    </message>
+    <message>
+        <source>Username</source>
+        <translation>用户名</translation>
+    </message>
+    <message>
+        <source>(no authentication)</source>
+        <translation>（无需认证）</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>密码</translation>
+    </message>
+    <message>
+        <source>unchanged (stored in the keyring)</source>
+        <translation>未更改（保存在系统钥匙串中）</translation>
+    </message>
+    <message>
+        <source>Stored in the OS keyring, never in a file.</source>
+        <translation>保存在系统钥匙串中，绝不写入文件。</translation>
+    </message>
+    <message>
+        <source>Enabled</source>
+        <translation>启用</translation>
+    </message>
+</context>
+<context>
+    <name>ServerPage</name>
+    <message>
+        <source>Listen for clients on</source>
+        <translation>客户端连接地址</translation>
+    </message>
+    <message>
+        <source>host:port clients connect to (wmproxy&apos;s default port is 8091).</source>
+        <translation>客户端连接的 host:port（wmproxy 默认端口为 8091）。</translation>
+    </message>
+    <message>
+        <source>Clients connect with TLS</source>
+        <translation>客户端使用 TLS 连接</translation>
+    </message>
+    <message>
+        <source>Without a certificate below, one is generated once and reused; clients trust it on first use or pin it.</source>
+        <translation>如果下面不指定证书，会生成一个并持续使用；客户端可首次使用时信任或固定其指纹。</translation>
+    </message>
+    <message>
+        <source>Certificate</source>
+        <translation>证书</translation>
+    </message>
+    <message>
+        <source>(generated)</source>
+        <translation>（自动生成）</translation>
+    </message>
+    <message>
+        <source>Private key</source>
+        <translation>私钥</translation>
+    </message>
+    <message>
+        <source>Username</source>
+        <translation>用户名</translation>
+    </message>
+    <message>
+        <source>(no login)</source>
+        <translation>（无需登录）</translation>
+    </message>
+    <message>
+        <source>Password</source>
+        <translation>密码</translation>
+    </message>
+    <message>
+        <source>unchanged (stored in the keyring)</source>
+        <translation>未更改（保存在系统钥匙串中）</translation>
+    </message>
+    <message>
+        <source>Kept in your OS keyring.</source>
+        <translation>保存在系统钥匙串中。</translation>
+    </message>
+    <message>
+        <source>Allow clients without login on a public address</source>
+        <translation>允许客户端在公网地址上免登录连接</translation>
+    </message>
+    <message>
+        <source>(off)</source>
+        <translation>（关闭）</translation>
+    </message>
+    <message>
+        <source>Start server</source>
+        <translation>启动服务端</translation>
+    </message>
+    <message>
+        <source>Import wmproxy config…</source>
+        <translation>导入 wmproxy 配置…</translation>
+    </message>
+    <message>
+        <source>Copy certificate fingerprint</source>
+        <translation>复制证书指纹</translation>
+    </message>
+    <message>
+        <source>Server settings</source>
+        <translation>服务端设置</translation>
+    </message>
+    <message>
+        <source>No clients connected</source>
+        <translation>没有已连接的客户端</translation>
+    </message>
+    <message>
+        <source>Start the server, then connect a wmproxy or wmproxy-gui client to it. Each client and the mappings it announced show up here.</source>
+        <translation>启动服务端后，用 wmproxy 或 wmproxy-gui 客户端连接它。每个客户端及其声明的映射都会显示在这里。</translation>
+    </message>
+    <message>
+        <source>Connected clients</source>
+        <translation>已连接的客户端</translation>
+    </message>
+    <message>
+        <source>Saved settings not loaded: {e}</source>
+        <translation>已保存的设置未能加载：{e}</translation>
+    </message>
+    <message>
+        <source>Not started: {e}</source>
+        <translation>未启动：{e}</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>Stop server</source>
+        <translation>停止服务端</translation>
+    </message>
+    <message>
+        <source>certificate SHA-256: {fp}</source>
+        <translation>证书 SHA-256：{fp}</translation>
+    </message>
+    <message>
+        <source>Listening - </source>
+        <translation>正在监听 - </translation>
+    </message>
+    <message>
+        <source>Select a client to see its mappings and open channels.</source>
+        <translation>选择一个客户端以查看其映射和打开的通道。</translation>
+    </message>
+    <message>
+        <source>{peer} as {user}, {tls}</source>
+        <translation>{peer}，用户 {user}，{tls}</translation>
+    </message>
+    <message>
+        <source>(anonymous)</source>
+        <translation>（匿名）</translation>
+    </message>
+    <message>
+        <source>No mappings announced.</source>
+        <translation>没有声明映射。</translation>
+    </message>
+    <message>
+        <source>mapping {name}: {n} open channels, {b} transferred</source>
+        <translation>映射 {name}：{n} 个打开的通道，已传输 {b}</translation>
+    </message>
+    <message>
+        <source>Import server config</source>
+        <translation>导入服务端配置</translation>
+    </message>
+    <message>
+        <source>wmproxy configs (*.toml *.yaml *.yml);;All files (*)</source>
+        <translation>wmproxy 配置 (*.toml *.yaml *.yml);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Not imported: {e}</source>
+        <translation>未导入：{e}</translation>
+    </message>
+    <message>
+        <source>Imported {p}; Start saves it (password to the keyring).</source>
+        <translation>已导入 {p}；点击启动时保存（密码存入系统钥匙串）。</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsPage</name>
+    <message>
+        <source>Start wmproxy-gui when I log in</source>
+        <translation>登录时启动 wmproxy-gui</translation>
+    </message>
+    <message>
+        <source>Starts minimized in the tray. Recorded in: %1</source>
+        <translation>启动后最小化到托盘。记录位置：%1</translation>
+    </message>
+    <message>
+        <source>Connect profiles marked “auto-connect” when the app starts</source>
+        <translation>应用启动时连接标记为“自动连接”的配置</translation>
+    </message>
+    <message>
+        <source>Clicking the tray icon connects or disconnects this profile</source>
+        <translation>单击托盘图标可连接或断开此配置</translation>
+    </message>
+    <message>
+        <source>Startup and tray</source>
+        <translation>启动与托盘</translation>
+    </message>
+    <message>
+        <source>Tray click toggles:</source>
+        <translation>单击托盘切换：</translation>
+    </message>
+    <message>
+        <source>Notify me when a connection drops or comes back</source>
+        <translation>连接断开或恢复时通知我</translation>
+    </message>
+    <message>
+        <source>At most one notification per profile every 30 seconds</source>
+        <translation>每个配置每 30 秒最多通知一次</translation>
+    </message>
+    <message>
+        <source>Notifications</source>
+        <translation>通知</translation>
+    </message>
+    <message>
+        <source>Restart wmproxy-gui to use the new language.</source>
+        <translation>重启 wmproxy-gui 后使用新语言。</translation>
+    </message>
+    <message>
+        <source>Language</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <source>Interface language:</source>
+        <translation>界面语言：</translation>
+    </message>
+    <message>
+        <source>Folders</source>
+        <translation>文件夹</translation>
+    </message>
+    <message>
+        <source>Settings and profiles</source>
+        <translation>设置和配置</translation>
+    </message>
+    <message>
+        <source>Certificates and known hosts</source>
+        <translation>证书和已知主机</translation>
+    </message>
+    <message>
+        <source>Logs</source>
+        <translation>日志</translation>
+    </message>
+    <message>
+        <source>Open</source>
+        <translation>打开</translation>
+    </message>
+    <message>
+        <source>About</source>
+        <translation>关于</translation>
+    </message>
+    <message>
+        <source>A desktop client and server for wmproxy-compatible tunnels.</source>
+        <translation>兼容 wmproxy 的隧道桌面客户端与服务端。</translation>
+    </message>
+    <message>
+        <source>Could not change start-on-login: %1</source>
+        <translation>无法更改登录时启动：%1</translation>
+    </message>
+    <message>
+        <source>The first profile</source>
+        <translation>第一个配置</translation>
+    </message>
+</context>
+<context>
+    <name>TofuDialog</name>
+    <message>
+        <source>Trust this server?</source>
+        <translation>信任此服务器？</translation>
+    </message>
+    <message>
+        <source>This is the first TLS connection to {server}.</source>
+        <translation>这是第一次通过 TLS 连接 {server}。</translation>
+    </message>
+    <message>
+        <source>Its certificate&apos;s SHA-256 fingerprint is:
+
+{fp}
+
+Compare it with the one the server shows (its log or Server page). If you trust it, it is remembered and a different certificate will be refused later.</source>
+        <translation>它的证书 SHA-256 指纹是：
+
+{fp}
+
+请与服务器显示的指纹（其日志或“服务端”页面）进行比对。信任后会被记住，以后若证书改变将被拒绝。</translation>
+    </message>
+    <message>
+        <source>Trust and continue</source>
+        <translation>信任并继续</translation>
+    </message>
+</context>
+<context>
+    <name>TrafficPage</name>
+    <message>
+        <source>Filter by mapping, peer or target…</source>
+        <translation>按映射、对端或目标筛选…</translation>
+    </message>
+    <message>
+        <source>No open channels</source>
+        <translation>没有打开的通道</translation>
+    </message>
+    <message>
+        <source>Connections through your mappings and local proxies show up here live, with their peers, targets and rates. Connect a profile or start the server.</source>
+        <translation>经过映射和本地代理的连接会实时显示在这里，包括对端、目标和速率。请连接一个配置或启动服务端。</translation>
+    </message>
+    <message>
+        <source>Up</source>
+        <translation>上传</translation>
+    </message>
+    <message>
+        <source>Down</source>
+        <translation>下载</translation>
+    </message>
+    <message>
+        <source>{n} open · total ↑ {up} ↓ {down} · now ↑ {ur} ↓ {dr}</source>
+        <translation>{n} 个打开 · 总计 ↑ {up} ↓ {down} · 当前 ↑ {ur} ↓ {dr}</translation>
+    </message>
+</context>
+<context>
+    <name>TrayIcon</name>
+    <message>
+        <source>Stopped</source>
+        <translation>已停止</translation>
+    </message>
+    <message>
+        <source>Connecting</source>
+        <translation>连接中</translation>
+    </message>
+    <message>
+        <source>Connected</source>
+        <translation>已连接</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>错误</translation>
+    </message>
+    <message>
+        <source>Server: %1</source>
+        <translation>服务端：%1</translation>
+    </message>
+    <message>
+        <source>Running</source>
+        <translation>运行中</translation>
+    </message>
+    <message>
+        <source>Starting</source>
+        <translation>启动中</translation>
+    </message>
+    <message>
+        <source>wmproxy-gui — %1 of %2 connected</source>
+        <translation>wmproxy-gui — 已连接 %1/%2</translation>
+    </message>
+    <message>
+        <source>No profiles yet: add one in the window</source>
+        <translation>还没有配置：请在主窗口中添加</translation>
+    </message>
+    <message>
+        <source>Disconnect</source>
+        <translation>断开</translation>
+    </message>
+    <message>
+        <source>Connect</source>
+        <translation>连接</translation>
+    </message>
+    <message>
+        <source>Stop server</source>
+        <translation>停止服务端</translation>
+    </message>
+    <message>
+        <source>Open wmproxy-gui</source>
+        <translation>打开 wmproxy-gui</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>退出</translation>
+    </message>
+    <message>
+        <source>Disconnect everything and exit</source>
+        <translation>断开所有连接并退出</translation>
+    </message>
+    <message>
+        <source>wmproxy-gui is still running</source>
+        <translation>wmproxy-gui 仍在运行</translation>
+    </message>
+    <message>
+        <source>It keeps your tunnels up from the system tray. Use Quit in the tray menu to exit.</source>
+        <translation>它会在系统托盘中保持隧道连接。要退出，请使用托盘菜单中的“退出”。</translation>
+    </message>
+</context>
+<context>
+    <name>TunnelController</name>
+    <message>
+        <source>This profile no longer exists.</source>
+        <translation>此配置已不存在。</translation>
+    </message>
+    <message>
+        <source>Connection lost: %1</source>
+        <translation>连接已断开：%1</translation>
+    </message>
+    <message>
+        <source>Reconnecting…</source>
+        <translation>正在重新连接…</translation>
+    </message>
+    <message>
+        <source>Cannot connect: %1</source>
+        <translation>无法连接：%1</translation>
+    </message>
+    <message>
+        <source>Connection restored: %1</source>
+        <translation>连接已恢复：%1</translation>
+    </message>
+    <message>
+        <source>Connected to %1 again.</source>
+        <translation>已重新连接到 %1。</translation>
+    </message>
+</context>
+</TS>
