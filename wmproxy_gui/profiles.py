@@ -107,7 +107,9 @@ def client_from_dict(data: Any, file: str | None, key: str) -> ClientConfig:
 
 
 def _has_password(data: dict[str, Any]) -> bool:
-    return "password" in data or any(isinstance(p, dict) and "password" in p for p in data.get("proxy", []) or [])
+    proxies = data.get("proxy")
+    return "password" in data or (isinstance(proxies, list)
+                                  and any(isinstance(p, dict) and "password" in p for p in proxies))
 
 
 _KEYRING_PLACEHOLDER = "\0keyring"  # stands in for a password that lives in the keyring while validating
@@ -319,17 +321,6 @@ class ProfileStore:
             pass  # nothing stored: fine
         except KeyringError as e:
             raise SecretStoreError(f"cannot delete from the OS keyring ({type(e).__name__})") from None
-
-    def client_config(self, profile_id: str) -> ClientConfig:
-        """The profile's ClientConfig with secrets filled in from the keyring (for the engine only)."""
-        p = self.get(profile_id)
-        if p is None:
-            raise KeyError(profile_id)
-        c = p.client
-        return dataclasses.replace(
-            c, password=self.password(p.id),
-            proxies=[dataclasses.replace(px, password=self.proxy_password(p.id, px.name) if px.username else None)
-                     for px in c.proxies])
 
     # ---- export / import
     def export_file(self, profile: Profile, path: Path | str) -> None:
