@@ -192,11 +192,14 @@ def _listen_problem(exc: OSError) -> str:
     return f"cannot listen{where}: {reason}"
 
 
-async def _start(engine: Any) -> int | None:
+async def _start(engine: Any, source: str | None) -> int | None:
     """``await engine.start()``; None when running, else the exit code after printing why."""
     try:
         await engine.start()
-    except (ConfigError, TlsError) as e:
+    except ConfigError as e:
+        error_line(str(ConfigError(e.problem, file=e.file or source, key=e.key)))
+        return 2
+    except TlsError as e:
         error_line(str(e))
         return 2
     except WmproxyError as e:
@@ -256,7 +259,7 @@ async def _serve(cfg: Config) -> int:
     assert cfg.server is not None
     srv = CenterServer(cfg.server)
     with _StopSignals() as stop:
-        code = await _start(srv)
+        code = await _start(srv, cfg.source)
         if code is not None:
             return code
         try:
@@ -310,7 +313,7 @@ async def _client(cfg: Config) -> int:
 
     cli.on_state.append(on_state)
     with _StopSignals() as stop:
-        code = await _start(cli)
+        code = await _start(cli, cfg.source)
         if code is not None:
             return code
         try:

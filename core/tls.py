@@ -403,6 +403,10 @@ class KnownHosts:
         except OSError as e:
             raise TlsError(f"cannot read known hosts file {self.path}: {e.strerror or e}") from None
 
+    def load(self) -> dict[str, str]:
+        """host:port -> fingerprint, for every valid line (read fresh from the file)."""
+        return self.entries()
+
     def entries(self) -> dict[str, str]:
         """host:port -> fingerprint, for every valid line."""
         out: dict[str, str] = {}

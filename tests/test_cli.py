@@ -84,6 +84,17 @@ def test_bad_config_also_refused_when_running(tmp_path: Path, capsys: pytest.Cap
     assert one_error_line(capsys.readouterr().err) == f"wmproxy-gui: error: {cfg}: server.window: must be greater than 0, got -1"
 
 
+def test_engine_refusal_at_start_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Problems only found when starting (unreadable TLS files) still end as one line, exit 2."""
+    (tmp_path / "junk.crt").write_text("not a certificate")
+    (tmp_path / "junk.key").write_text("not a key")
+    cfg = write(tmp_path / "s.toml", '[server]\nbind = "127.0.0.1:0"\ntls = true\ncert_file = "junk.crt"\n'
+                                     'key_file = "junk.key"\n')
+    assert cli.main(["--headless-server", "-c", str(cfg)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "cannot load certificate" in line and str(tmp_path / "junk.crt") in line
+
+
 def test_missing_file_and_missing_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--headless-client", "-c", str(tmp_path / "none.toml")]) == 2
     assert one_error_line(capsys.readouterr().err) == f"wmproxy-gui: error: {tmp_path / 'none.toml'}: no such file"

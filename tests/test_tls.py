@@ -387,6 +387,6 @@ def test_known_hosts_store(tmp_path: Path) -> None:
     assert path.read_text().startswith("# my servers\n")
     assert kh.remove("example.com:8091") is True
     assert kh.remove("example.com:8091") is False
-    assert kh.entries() == {"[::1]:8091": "bb" * 32}
+    assert kh.entries() == {"[::1]:8091": "bb" * 32} == tls.KnownHosts(path).load()
     with pytest.raises(TlsError):
         kh.set("h:1", "not-a-fingerprint")
