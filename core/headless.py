@@ -146,21 +146,34 @@ class _StopSignals:
         self.event = asyncio.Event()
         self.received: list[str] = []
         self._installed: list[int] = []
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "_StopSignals":
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        sigs = [signal.SIGINT, signal.SIGTERM]
+        if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break / CTRL_BREAK_EVENT from a service manager
+            sigs.append(signal.SIGBREAK)
+        for sig in sigs:
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
                 self._installed.append(sig)
+                continue
             except (NotImplementedError, RuntimeError, ValueError):
-                pass  # Windows: asyncio.Runner turns Ctrl-C into a cancellation, see wait()
+                pass
+            try:  # Windows loops have no add_signal_handler: a plain handler hands over to the loop
+                self._previous[sig] = signal.signal(
+                    sig, lambda s, _frame: loop.call_soon_threadsafe(self._on_signal, s))
+            except (OSError, ValueError):
+                pass  # not the main thread: Ctrl-C still arrives as a cancellation, see wait()
         return self
 
     def __exit__(self, *exc: object) -> None:
         loop = asyncio.get_running_loop()
         for sig in self._installed:
             loop.remove_signal_handler(sig)
+        for sig, previous in self._previous.items():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                signal.signal(sig, previous)
 
     def _on_signal(self, sig: int) -> None:
         self.received.append(signal.Signals(sig).name)

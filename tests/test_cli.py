@@ -381,3 +381,24 @@ def test_first_run_writes_default_config_that_works(tmp_path: Path) -> None:
         for p in (cli_proc, srv):
             if p is not None:
                 p.kill()
+
+
+def test_stop_signals_without_add_signal_handler(tmp_path: Path) -> None:
+    """The Windows path (no loop.add_signal_handler): a plain signal handler still stops cleanly."""
+    code = (
+        "import asyncio, os, signal\n"
+        "from core import headless\n"
+        "async def main():\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    def refuse(*a, **k):\n"
+        "        raise NotImplementedError\n"
+        "    loop.add_signal_handler = refuse\n"
+        "    with headless._StopSignals() as stop:\n"
+        "        loop.call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)\n"
+        "        print('got', await asyncio.wait_for(stop.wait(), 20))\n"
+        "    print('restored', signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)\n"
+        "asyncio.run(main())\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=cli_env(tmp_path), cwd=REPO, capture_output=True,
+                       text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "got SIGTERM\nrestored True\n"), r.stderr
