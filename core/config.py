@@ -198,7 +198,7 @@ def is_loopback_host(host: str) -> bool:
 
 _SIGNS = {"+": HeaderOp.ADD, "-": HeaderOp.DEL, "?": HeaderOp.DEFAULT}
 _SIGN_OF = {op: sign for sign, op in _SIGNS.items()}
-_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+_HEADER_NAME_RE = re.compile(r"^[!#$%&*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token, minus the quote "'"
 
 
 def _split_words(text: str) -> list[str]:

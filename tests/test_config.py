@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import config as C
 from core import paths
@@ -207,6 +209,19 @@ def test_format_header_rule_quotes_only_when_needed() -> None:
     assert format_header_rule(HeaderRule(False, HeaderOp.DEL, "etag", "")) == "- etag"
     with pytest.raises(ConfigError, match="both"):
         format_header_rule(HeaderRule(False, HeaderOp.ADD, "a", "'\""))
+
+
+_TCHARS = "!#$%&*+.^_`|~-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@settings(max_examples=300, deadline=None)
+@given(is_proxy=st.booleans(), oper=st.sampled_from(list(HeaderOp)),
+       key=st.text(alphabet=_TCHARS, min_size=1, max_size=40).filter(lambda k: k not in ("+", "-")),
+       val=st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=60)
+       .filter(lambda v: not ("'" in v and '"' in v)))
+def test_header_rule_text_round_trip(is_proxy: bool, oper: HeaderOp, key: str, val: str) -> None:
+    rule = HeaderRule(is_proxy, oper, key, "" if oper is HeaderOp.DEL else val)
+    assert parse_header_rule(format_header_rule(rule)) == rule
 
 
 @pytest.mark.parametrize("text, why", [
