@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QStackedWidget,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -142,10 +143,12 @@ class MainWindow(QMainWindow):
         row.addWidget(self.status_icon)
         row.addWidget(self.status_text, 1)
         status_box.addLayout(row)
-        self.rates_label = QLabel(objectName="rates")
-        self.rates_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.rates_label.setToolTip(self.tr("Total traffic of all tunnels, per second"))
-        status_box.addWidget(self.rates_label)
+        self.up_label = QLabel(objectName="rates")
+        self.down_label = QLabel(objectName="rates")
+        for label in (self.up_label, self.down_label):
+            label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+            label.setToolTip(self.tr("Total traffic of all tunnels, per second"))
+            status_box.addWidget(label)
         side.addLayout(status_box)
 
         # ---- content
@@ -158,8 +161,11 @@ class MainWindow(QMainWindow):
         self.page_title.setFont(tf)
         content = QWidget()
         body = QVBoxLayout(content)
-        body.setContentsMargins(18, 14, 18, 8)
-        body.setSpacing(10)
+        body.setContentsMargins(10, 14, 10, 4)
+        body.setSpacing(4)
+        # pages bring their own layout margins: indent the title by the same amount so they line up
+        indent = self.style().pixelMetric(QStyle.PixelMetric.PM_LayoutLeftMargin)
+        self.page_title.setContentsMargins(indent, 0, indent, 0)
         body.addWidget(self.page_title)
         body.addWidget(self.stack, 1)
 
@@ -240,7 +246,8 @@ class MainWindow(QMainWindow):
         self.status_text.setText(text)
 
     def _on_rates(self, up: float, down: float) -> None:
-        self.rates_label.setText(f"↑ {fmt_rate(up)}   ↓ {fmt_rate(down)}")
+        self.up_label.setText(f"↑ {fmt_rate(up)}")
+        self.down_label.setText(f"↓ {fmt_rate(down)}")
 
     def _on_error(self, profile_id: str, message: str) -> None:
         who = self.tr("Server") if profile_id == SERVER_ID else self.controller.profile_name(profile_id)
