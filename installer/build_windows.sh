@@ -23,12 +23,15 @@ if [ -z "$MAKENSIS" ]; then
   fi
 fi
 [ -d "$PAYLOAD" ] || { echo "build_windows: payload $PAYLOAD is not a directory (build the bundle first)" >&2; exit 1; }
+mkdir -p "$OUT"
+# makensis runs from the script's folder: hand it absolute paths.
+PAYLOAD="$(cd "$PAYLOAD" && pwd)"
+OUT="$(cd "$OUT" && pwd)"
 ICON="$ROOT/build/icons/wmproxy-gui.ico"
 [ -f "$ICON" ] || "$PY" "$ROOT/installer/make_icons.py" >/dev/null
 
 VERSION="$("$PY" "$ROOT/installer/version.py")"
 QUAD="$("$PY" "$ROOT/installer/version.py" --quad)"
-mkdir -p "$OUT"
 SETUP="$OUT/wmproxy-gui-setup-$VERSION.exe"
 rm -f "$SETUP"
 
