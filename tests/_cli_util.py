@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import re
 import signal
 import socket
@@ -154,19 +155,22 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 50) -> int:
-    """A base port such that base .. base+count-1 were all free a moment ago."""
+def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 200) -> int:
+    """A base port such that base .. base+count-1 were all free a moment ago.
+
+    Picked below Linux's ephemeral range (32768+), so outgoing connections of
+    other tests do not grab one of them before the server binds; probed with
+    SO_REUSEADDR like the server itself binds (TIME_WAIT leftovers do not count).
+    """
+    rng = random.Random()
     for _ in range(attempts):
-        with socket.socket() as s:
-            s.bind((host, 0))
-            base = s.getsockname()[1]
-        if base + count - 1 > 65535:
-            continue
+        base = rng.randrange(20000, 32700)
         socks = []
         try:
             for p in range(base, base + count):
                 t = socket.socket()
                 socks.append(t)
+                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 t.bind((host, p))
             return base
         except OSError:
