@@ -2,8 +2,9 @@
 
 The child runs the real Application against a real CenterServer on loopback and drives it the way
 a user does: right-click on the embedded icon opens the menu, "Open" shows the window, closing it
-keeps the app in the tray, the profile entry connects and disconnects, a left click toggles the
-default profile, "Quit" ends the app. It prints one JSON line of observations that the test checks.
+keeps the app in the tray (with a one-time balloon saying so), the profile entry connects and
+disconnects, a left click toggles the default profile, losing the server shows a notification
+balloon, "Quit" ends the app. It prints one JSON line of observations that the test checks.
 """
 from __future__ import annotations
 
@@ -95,6 +96,9 @@ def test_tray_on_a_real_x_server(x_display: str, tmp_path: Path):
     assert res["server_saw_client"] is True
     assert res["disconnected_via_menu"] is True and res["icon_stopped"] is True
     assert res["left_click_connected"] is True
+    assert "wmproxy-gui is still running" in res["hint_balloon"]  # said once, on the first close
+    assert res["state_after_server_stop"] is True
+    assert "Connection lost: Loopback" in res["loss_balloon"]
     assert res["quit_rc"] == 0 and res["state_after_quit"] == "stopped"
     assert "Fatal Python error" not in r.stderr
 
@@ -106,7 +110,7 @@ def child(workdir: Path) -> int:  # pragma: no cover - runs in a subprocess
     import qasync
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+    from PySide6.QtWidgets import QApplication, QLabel, QMenu, QSystemTrayIcon
 
     from core.config import ClientConfig, ServerConfig
     from core.server import CenterServer
@@ -134,6 +138,17 @@ def child(workdir: Path) -> int:  # pragma: no cover - runs in a subprocess
                 return False
             await asyncio.sleep(0.02)
         return True
+
+    async def balloon_text(match: Any) -> str:
+        """Text of the tray's message balloon (Qt draws its own on X11 without a notification daemon)."""
+        def text() -> str:
+            for w in app.topLevelWidgets():
+                if w.metaObject().className() == "QBalloonTip" and w.isVisible():
+                    return " | ".join(lbl.text() for lbl in w.findChildren(QLabel))
+            return ""
+
+        await until(lambda: match(text()), "balloon", 10)
+        return text()
 
     async def main() -> None:
         srv = CenterServer(ServerConfig(bind="127.0.0.1:0"))
@@ -177,6 +192,7 @@ def child(workdir: Path) -> int:  # pragma: no cover - runs in a subprocess
         res["window_hidden_after_close"] = not window.isVisible()
         res["app_still_running"] = not run.done()
         res["hint_saved"] = SettingsStore(settings_store.path).load().notified_tray_hint
+        res["hint_balloon"] = await balloon_text(lambda t: "still running" in t)
 
         tray.rebuild_menu()
         tray.action(f"profile:{p.id}").trigger()
@@ -194,11 +210,15 @@ def child(workdir: Path) -> int:  # pragma: no cover - runs in a subprocess
                          QPoint(g.width() // 2, g.height() // 2))
         res["left_click_connected"] = await until(lambda: ctl.state(p.id) == "connected", "click connect")
 
+        # the server goes away: the user is told (desktop notification from the tray)
+        await srv.stop()
+        res["state_after_server_stop"] = await until(lambda: ctl.state(p.id) in ("error", "connecting"), "loss")
+        res["loss_balloon"] = await balloon_text(lambda t: "Connection lost" in t)
+
         tray.rebuild_menu()
         tray.action("quit").trigger()
         res["quit_rc"] = await asyncio.wait_for(run, 30)
         res["state_after_quit"] = ctl.state(p.id)
-        await srv.stop()
 
     with loop:
         loop.run_until_complete(asyncio.wait_for(main(), 120))
