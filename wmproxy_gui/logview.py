@@ -131,13 +131,20 @@ def read_log_tail(path: Path, max_bytes: int = 256 * 1024) -> list[LogEntry]:
 _installed: list[logging.Handler] = []
 
 
-def setup_logging(log_dir: Path | None = None, level: int = logging.INFO) -> LogSink:
-    """Route the root logger to a rotating file and to a LogSink (returned). Idempotent."""
+def teardown_logging() -> None:
+    """Remove (and close) what setup_logging installed."""
     root = logging.getLogger()
     for h in _installed:
         root.removeHandler(h)
         h.close()
     _installed.clear()
+
+
+def setup_logging(log_dir: Path | None = None, level: int = logging.INFO, *,
+                  max_bytes: int = MAX_BYTES, backup_count: int = BACKUP_COUNT) -> LogSink:
+    """Route the root logger to a rotating file and to a LogSink (returned). Idempotent."""
+    teardown_logging()
+    root = logging.getLogger()
     log_dir = Path(log_dir) if log_dir is not None else paths.log_dir()
     log_dir.mkdir(parents=True, exist_ok=True)
     file = log_dir / LOG_FILE
@@ -145,7 +152,7 @@ def setup_logging(log_dir: Path | None = None, level: int = logging.INFO) -> Log
     sink.file = file
     for e in read_log_tail(file):
         sink.entries.append(e)
-    fh = logging.handlers.RotatingFileHandler(file, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT,
+    fh = logging.handlers.RotatingFileHandler(file, maxBytes=max_bytes, backupCount=backup_count,
                                               encoding="utf-8", delay=False)
     fh.setFormatter(logging.Formatter(LOG_FORMAT))
     sh = SinkHandler(sink)
@@ -249,12 +256,19 @@ class LogFilter(QSortFilterProxyModel):
         self.needle = ""
 
     def set_min_level(self, level: int) -> None:
-        self.min_level = level
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "min_level", level))
 
     def set_needle(self, text: str) -> None:
-        self.needle = text.strip().lower()
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "needle", text.strip().lower()))
+
+    def _refilter(self, change: Any) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10 (invalidateFilter is deprecated there)
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()

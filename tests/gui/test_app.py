@@ -354,3 +354,77 @@ def test_the_ui_speaks_chinese(qapp, qasync_loop, tmp_path: Path, profile_store,
     finally:
         for t in translators:
             qapp.removeTranslator(t)
+
+
+# ------------------------------------------------------------------ logs
+@pytest.fixture
+def logs(tmp_path: Path):
+    import logging
+
+    from wmproxy_gui.logview import setup_logging, teardown_logging
+
+    root = logging.getLogger()
+    level = root.level
+    made = []
+
+    def setup(**kw: Any) -> Any:
+        sink = setup_logging(tmp_path / "log", **kw)
+        made.append(sink)
+        return sink
+
+    yield setup
+    teardown_logging()
+    root.setLevel(level)
+
+
+def test_logs_rotate_in_the_log_dir(logs, tmp_path: Path):
+    import logging
+
+    logs(max_bytes=20_000, backup_count=2)
+    log = logging.getLogger("wmproxy.test")
+    for i in range(1500):
+        log.info("record %05d %s", i, "x" * 40)
+    files = sorted(p.name for p in (tmp_path / "log").iterdir())
+    assert files == ["wmproxy-gui.log", "wmproxy-gui.log.1", "wmproxy-gui.log.2"]  # bounded: oldest dropped
+    assert all((tmp_path / "log" / f).stat().st_size <= 20_000 for f in files)
+    assert "record 01499" in (tmp_path / "log" / "wmproxy-gui.log").read_text()
+
+
+def test_logs_page_filters_by_level_and_search_and_shows_the_previous_run(logs, qtbot, tmp_path: Path):
+    import logging
+
+    from wmproxy_gui.logview import LogsPage
+
+    logs()
+    logging.getLogger("wmproxy.client").warning("from the previous run: link to 10.0.0.1:8091 lost")
+    sink = logs()  # a restart: the view starts with the tail of the file
+    assert any("previous run" in e.message for e in sink.entries)
+    page = LogsPage(sink)
+    qtbot.addWidget(page)
+    logging.getLogger("wmproxy.server").debug("debug detail")
+    logging.getLogger("wmproxy.server").info("center listening on 127.0.0.1:8091")
+    logging.getLogger("wmproxy_gui.tray").error("cannot read profiles")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("wmproxy.mapping").exception("relay failed")
+    page.model.flush()
+
+    def shown() -> list[str]:
+        return [page.proxy.index(r, 3).data() for r in range(page.proxy.rowCount())]
+
+    assert logging.getLogger().level == logging.INFO  # debug records are not even produced by default
+    assert shown() == ["from the previous run: link to 10.0.0.1:8091 lost", "center listening on 127.0.0.1:8091",
+                       "cannot read profiles", "relay failed"]
+    page.level.setCurrentIndex(page.level.findData(logging.ERROR))
+    assert shown() == ["cannot read profiles", "relay failed"]
+    tip = page.proxy.index(1, 3).data(0x03)  # ToolTipRole: the full record, traceback included
+    assert "ValueError: boom" in tip
+    page.level.setCurrentIndex(page.level.findData(logging.INFO))
+    page.search.setText("LISTENING")  # case-insensitive
+    assert shown() == ["center listening on 127.0.0.1:8091"]
+    page.search.setText("wmproxy.client")  # the source column is searched too
+    assert shown() == ["from the previous run: link to 10.0.0.1:8091 lost"]
+    page.search.clear()
+    page.model.clear()
+    assert shown() == [] and (tmp_path / "log" / "wmproxy-gui.log").stat().st_size > 0  # files kept
