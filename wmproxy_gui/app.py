@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from PySide6.QtCore import (
     QByteArray,
@@ -274,19 +274,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=APP_NAME, description="Tray app for wmproxy-compatible tunnels.")
     p.add_argument("--minimized", action="store_true", help="start in the tray, without opening the window")
     p.add_argument("--quit", action="store_true", help="ask the running instance to quit, then exit")
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    args, _qt_args = p.parse_known_args(argv)  # the rest is Qt's (-platform, -style...)
+    p.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    args, _rest = p.parse_known_args(argv)  # the rest is Qt's (-platform, -style...) or the CLI's (-c ...)
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
-    args = parse_args(argv[1:])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``argv`` without the program name (as wmproxy_gui.cli passes it); None = ``sys.argv[1:]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     QApplication.setApplicationName(APP_NAME)
     QApplication.setOrganizationName(APP_NAME)
     QApplication.setApplicationVersion(core.__version__)
     QApplication.setDesktopFileName(APP_NAME)
-    qapp = QApplication.instance() or QApplication(argv)
+    qapp = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME, *argv])
     assert isinstance(qapp, QApplication)
     qapp.setQuitOnLastWindowClosed(False)
 
@@ -308,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     qapp.setWindowIcon(icons.app_icon())
     sink = setup_logging(level=getattr(logging, args.log_level))
     log.info("wmproxy-gui %s starting (pid %d)", core.__version__, os.getpid())
+    log.debug("options: %s", vars(args))
     if instance.error:
         log.warning("other launches cannot reach this one: %s", instance.error)
     else:

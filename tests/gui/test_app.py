@@ -100,6 +100,23 @@ def test_a_crashed_instance_does_not_block_the_next_launch(tmp_path: Path):
         stop(first)
 
 
+def test_the_cli_entry_point_starts_the_gui_with_its_options(tmp_path: Path):
+    """`wmproxy-gui` is wmproxy_gui.cli:main, which hands GUI launches (argv without the program name,
+    lower-case log levels) to wmproxy_gui.app.main."""
+    entry = "import sys; from wmproxy_gui.cli import main; sys.exit(main())"
+    first = subprocess.Popen([sys.executable, "-c", entry, "--minimized", "--log-level", "debug"],
+                             env=app_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        log = wait_log(tmp_path, "listening for other launches")
+        assert "DEBUG wmproxy_gui.app: options:" in log and "'minimized': True" in log
+        r = subprocess.run([sys.executable, "-c", entry, "--quit"], env=app_env(tmp_path), cwd=tmp_path,
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr.decode()
+        assert first.wait(30) == 0
+    finally:
+        stop(first)
+
+
 def test_quit_with_nothing_running_is_a_no_op(tmp_path: Path):
     r = run_app(tmp_path, "--quit")
     assert r.returncode == 0 and "starting" not in log_text(tmp_path)
