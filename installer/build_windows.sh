@@ -50,9 +50,12 @@ args=(-V2 -WX "-DVERSION=$VERSION" "-DVERSION_QUAD=$QUAD" "-DPAYLOAD=$(winpath "
 # payload and the uninstaller: a wrong PAYLOAD path or File pattern shows up here, not on a user's PC.
 if command -v 7z >/dev/null 2>&1; then
   listing="$(mktemp)"; want="$(mktemp)"
-  7z l -slt "$SETUP" | sed -n 's/^Path = //p' | sort -u >"$listing"
+  # 7z.exe on Windows prints backslashes and CRLF: normalise before comparing.
+  # shellcheck disable=SC1003 # tr '\\' is one literal backslash
+  7z l -slt "$SETUP" | tr -d '\r' | sed -n 's/^Path = //p' | tr '\\' '/' | sort -u >"$listing"
   (cd "$PAYLOAD" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort -u) >"$want"
   missing="$(comm -23 "$want" "$listing" | head -5)"
+  # shellcheck disable=SC2016 # $PLUGINSDIR is NSIS's folder name, literally
   for must in uninstall.exe '$PLUGINSDIR/nsExec.dll'; do
     grep -qxF "$must" "$listing" || missing="$missing $must"
   done

@@ -32,7 +32,8 @@ command -v makensis >/dev/null 2>&1 || { echo "ci: makensis missing (apt-get ins
 
 run_step() {  # run_step NAME CMD... : run, time, and stop the whole script on failure
   local name="$1"; shift
-  local t=$(date +%s)
+  local t
+  t=$(date +%s)
   echo "ci: === $name"
   "$@"
   TIMES+=("$(printf '%-28s %4ds' "$name" $(( $(date +%s) - t )))")

@@ -107,7 +107,8 @@ LangString MSG_Running ${LANG_SIMPCHINESE} "wmproxy-gui 正在运行。请从托
     Pop $0
     Pop $1
     ${If} $0 == 0
-      MessageBox MB_RETRYCANCEL|MB_ICONEXCLAMATION "$(MSG_Running)" IDRETRY retry
+      ; /SD IDCANCEL: a silent (/S) install or uninstall gives up instead of waiting on a dialog
+      MessageBox MB_RETRYCANCEL|MB_ICONEXCLAMATION "$(MSG_Running)" /SD IDCANCEL IDRETRY retry
       Abort
     ${EndIf}
   FunctionEnd
