@@ -12,6 +12,7 @@ Usage: python installer/linux/check_unit.py [--cli PATH] [--max-exposure 2.5]
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -78,6 +79,7 @@ def systemd_checks(cli: str, max_exposure: float) -> list[str]:
         return ["systemd-analyze not installed: skipped verify/security"]
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / UNIT.name
+        cli = str(Path(cli).resolve()) if os.sep in cli or "/" in cli else cli
         copy.write_text(UNIT.read_text(encoding="utf-8").replace(CLI, cli), encoding="utf-8")
         res = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
         noise = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
