@@ -11,10 +11,9 @@ from dataclasses import replace
 
 from . import frames as F
 from .channel import ChannelStream, SocketEndpoint
-from .config import ClientConfig, MappingConfig, ProxyListenerConfig
+from .config import ClientConfig, MappingConfig, ProxyListenerConfig, addr_of
 from .errors import AuthError, TlsError, WmproxyError
 from .link import EXT_VERSION, Link
-from .server import split_hostport
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 from .streams import format_addr
 
@@ -291,7 +290,7 @@ class CenterClient:
 
     async def _connect_once(self) -> None:
         cfg = self.cfg
-        host, port = split_hostport(cfg.server, "client.server")
+        host, port = addr_of(cfg.server, "client.server")
         loop = asyncio.get_running_loop()
         ctx = None
         server_hostname = None
@@ -352,7 +351,7 @@ class CenterClient:
     async def connect_local(self, ch, local_addr: str) -> None:
         loop = asyncio.get_running_loop()
         try:
-            host, port = split_hostport(local_addr, "local_addr")
+            host, port = addr_of(local_addr, "local_addr")
             await asyncio.wait_for(loop.create_connection(lambda: SocketEndpoint(ch), host, port), 10)
         except (OSError, asyncio.TimeoutError, WmproxyError) as e:
             reason = f"cannot connect to {local_addr}: {getattr(e, 'strerror', None) or e or 'timed out'}"
@@ -372,7 +371,7 @@ class CenterClient:
 
     # ------------------------------------------------------------ local proxy listeners
     async def _start_listener(self, lc: ProxyListenerConfig) -> None:
-        host, port = split_hostport(lc.bind, f"client.proxy[{lc.name}].bind")
+        host, port = addr_of(lc.bind, f"client.proxy[{lc.name}].bind", listen=True)
         loop = asyncio.get_running_loop()
         if self.cfg.direct or lc.username:
             from .proxy import ProxyListener

@@ -144,6 +144,14 @@ _PATH_FIELDS: dict[type, tuple[str, ...]] = {
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 
 
+def addr_of(text: str, key: str, *, listen: bool = False) -> tuple[str, int]:
+    """``parse_addr`` naming the config key in its error (for the engine's own checks)."""
+    try:
+        return parse_addr(text, listen=listen)
+    except ConfigError as e:
+        raise ConfigError(e.problem, key=key) from None
+
+
 def parse_addr(text: str, *, listen: bool = False) -> tuple[str, int]:
     """``host:port`` -> ``(host, port)``; IPv6 must be bracketed (``[::1]:80``).
 

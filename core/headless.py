@@ -215,9 +215,8 @@ async def _start(engine: Any, source: str | None) -> int | None:
     except TlsError as e:
         error_line(str(e))
         return 2
-    except WmproxyError as e:
-        cause = e.__cause__ or e.__context__
-        error_line(_listen_problem(cause) if isinstance(cause, OSError) else str(e))
+    except WmproxyError as e:  # e.g. "cannot listen on 0.0.0.0:8091: address already in use"
+        error_line(str(e))
         return 1
     except OSError as e:
         error_line(_listen_problem(e))

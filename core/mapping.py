@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import frames as F
 from .channel import ChannelStream, SocketEndpoint
+from .config import addr_of
 from .streams import TcpStream, format_addr, relay
 
 if TYPE_CHECKING:
@@ -62,29 +63,35 @@ class MappingListeners:
         self._tcp_host = "0.0.0.0"
 
     async def start(self) -> None:
-        from .server import split_hostport
-
         cfg = self.server.cfg
         loop = asyncio.get_running_loop()
         if cfg.map_tcp_bind:
-            host, port = split_hostport(cfg.map_tcp_bind, "server.map_tcp_bind")
+            host, port = addr_of(cfg.map_tcp_bind, "server.map_tcp_bind", listen=True)
             self._tcp_host = host
-            await self._listen("tcp", loop.create_server(lambda: PublicTcpEndpoint(self.server, "tcp"), host, port))
+            await self._listen("tcp", cfg.map_tcp_bind,
+                               loop.create_server(lambda: PublicTcpEndpoint(self.server, "tcp"), host, port))
         if cfg.map_proxy_bind:
-            host, port = split_hostport(cfg.map_proxy_bind, "server.map_proxy_bind")
-            await self._listen("proxy",
+            host, port = addr_of(cfg.map_proxy_bind, "server.map_proxy_bind", listen=True)
+            await self._listen("proxy", cfg.map_proxy_bind,
                                loop.create_server(lambda: PublicTcpEndpoint(self.server, "proxy"), host, port))
         if cfg.map_http_bind:
-            host, port = split_hostport(cfg.map_http_bind, "server.map_http_bind")
-            await self._listen("http", asyncio.start_server(self._http_conn, host, port, limit=1 << 16))
+            host, port = addr_of(cfg.map_http_bind, "server.map_http_bind", listen=True)
+            await self._listen("http", cfg.map_http_bind,
+                               asyncio.start_server(self._http_conn, host, port, limit=1 << 16))
         if cfg.map_https_bind:
-            host, port = split_hostport(cfg.map_https_bind, "server.map_https_bind")
+            host, port = addr_of(cfg.map_https_bind, "server.map_https_bind", listen=True)
             ctx = self._https_context()
-            await self._listen("https", asyncio.start_server(self._https_conn, host, port, ssl=ctx,
-                                                             limit=1 << 16, ssl_handshake_timeout=15))
+            await self._listen("https", cfg.map_https_bind,
+                               asyncio.start_server(self._https_conn, host, port, ssl=ctx,
+                                                    limit=1 << 16, ssl_handshake_timeout=15))
 
-    async def _listen(self, name: str, coro) -> None:
-        srv = await coro
+    async def _listen(self, name: str, addr: str, coro) -> None:
+        from .server import listen_error
+
+        try:
+            srv = await coro
+        except OSError as e:
+            raise listen_error(addr, e) from None
         self._servers[name] = srv
         self.server.addresses[name] = srv.sockets[0].getsockname()[:2]
         log.info("%s mapping listening on %s:%s", name, *self.server.addresses[name])

@@ -4,6 +4,7 @@ proxy requests that clients forward through the tunnel."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import ipaddress
 import logging
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import frames as F
 from .channel import ChannelStream
-from .config import ServerConfig
+from .config import ServerConfig, addr_of
 from .errors import ConfigError, WmproxyError
 from .link import EXT_FEATURES, Link, ext_ack
 from .stats import Stats
@@ -24,13 +25,16 @@ REASON_AUTH_FAILED = "authentication failed: wrong username or password"
 REASON_AUTH_REQUIRED = "authentication required: send a Token first"
 
 
-def split_hostport(addr: str, what: str = "address") -> tuple[str, int]:
-    """``host:port`` / ``[v6]:port`` -> (host, port). Raises ConfigError."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
-        raise ConfigError(f"{addr!r} is not host:port", key=what)
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+def listen_error(addr: str, e: OSError) -> WmproxyError:
+    """One line a user can act on: which address, and why (``address already in use``)."""
+    why = (e.strerror or str(e)).strip()
+    if e.errno == errno.EADDRINUSE or "in use" in why.lower():
+        why = "address already in use"
+    elif e.errno in (errno.EACCES, errno.EPERM):
+        why = "permission denied (ports below 1024 need privileges)"
+    elif e.errno == errno.EADDRNOTAVAIL:
+        why = "this machine has no such address"
+    return WmproxyError(f"cannot listen on {addr}: {why}")
 
 
 def is_loopback(host: str) -> bool:
@@ -202,7 +206,7 @@ class CenterServer:
         from .mapping import MappingListeners
 
         cfg = self.cfg
-        host, port = split_hostport(cfg.bind, "server.bind")
+        host, port = addr_of(cfg.bind, "server.bind", listen=True)
         if not self.auth_required and not is_loopback(host) and not cfg.allow_anonymous:
             raise ConfigError(
                 f"refusing to run an unauthenticated center listener on {cfg.bind}: "
@@ -211,15 +215,15 @@ class CenterServer:
         ctx = self._center_tls() if cfg.tls else None
         loop = asyncio.get_running_loop()
         try:
-            srv = await loop.create_server(lambda: ServerLink(self), host, port, ssl=ctx,
-                                           ssl_handshake_timeout=15 if ctx else None)
+            try:
+                srv = await loop.create_server(lambda: ServerLink(self), host, port, ssl=ctx,
+                                               ssl_handshake_timeout=15 if ctx else None)
+            except OSError as e:
+                raise listen_error(cfg.bind, e) from None
             self._servers["center"] = srv
             self.addresses["center"] = srv.sockets[0].getsockname()[:2]
             self._mapping = MappingListeners(self)
             await self._mapping.start()
-        except OSError as e:
-            await self.stop()
-            raise WmproxyError(f"cannot listen: {e.strerror or e}") from None
         except BaseException:
             await self.stop()
             raise
