@@ -445,3 +445,84 @@ def test_logs_page_filters_by_level_and_search_and_shows_the_previous_run(logs, 
     page.search.clear()
     page.model.clear()
     assert shown() == [] and (tmp_path / "log" / "wmproxy-gui.log").stat().st_size > 0  # files kept
+
+
+# ------------------------------------------------------------------ more shell behaviour
+def test_first_run_picks_the_language_from_the_system_locale(tmp_path: Path):
+    env = app_env(tmp_path)
+    env.update(LANG="zh_CN.UTF-8", LC_ALL="zh_CN.UTF-8", LANGUAGE="zh_CN")
+    first = subprocess.Popen([sys.executable, "-m", "wmproxy_gui.app", "--minimized"], env=env, cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_log(tmp_path, "listening for other launches")
+        assert subprocess.run([sys.executable, "-m", "wmproxy_gui.app", "--quit"], env=env, cwd=tmp_path,
+                              capture_output=True, timeout=60).returncode == 0
+        assert first.wait(30) == 0
+    finally:
+        stop(first)
+    settings = (tmp_path / "config" / "wmproxy-gui" / "settings.toml").read_text()
+    assert 'language = "zh_CN"' in settings
+    # later runs keep the user's choice whatever the locale says
+    env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", LANGUAGE="")
+    again = subprocess.Popen([sys.executable, "-m", "wmproxy_gui.app", "--minimized"], env=env, cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_log(tmp_path, "listening for other launches", count=2)
+        subprocess.run([sys.executable, "-m", "wmproxy_gui.app", "--quit"], env=env, cwd=tmp_path, timeout=60)
+        assert again.wait(30) == 0
+    finally:
+        stop(again)
+    assert 'language = "zh_CN"' in (tmp_path / "config" / "wmproxy-gui" / "settings.toml").read_text()
+
+
+def test_tray_shows_a_running_server_and_stops_it(app, qrun):
+    from core.config import ServerConfig
+    from wmproxy_gui import icons
+
+    async def scenario() -> None:
+        assert await app.controller.start_server(ServerConfig(bind="127.0.0.1:0"))
+        app.tray.rebuild_menu()
+        assert app.tray.icon().pixmap(32).toImage() == icons.state_icon("connected").pixmap(32).toImage()
+        assert "Server: Running" in app.tray.toolTip()
+        assert "server on" in app.window.status_text.text()
+        app.tray.action("stop-server").trigger()
+        await wait_until(lambda: app.controller.server is None, 10, "server stopped")
+
+    qrun(scenario())
+    app.tray.rebuild_menu()
+    assert app.tray.action("stop-server") is None
+    assert app.controller.server_state == "stopped"
+
+
+def test_connection_errors_show_in_the_status_bar(secret_service, app, center_server, qrun, profile_store):
+    srv = center_server(username="alice", password="correct-pw-1")
+    p = add_profile(profile_store, srv, "Office")
+    p.client.username = "alice"
+    profile_store.upsert(p)
+    profile_store.set_password(p.id, "not-the-pw")
+
+    async def scenario() -> None:
+        await app.controller.connect_profile(p.id)
+        await wait_until(lambda: app.controller.state(p.id) == "error", 15, "error")
+
+    qrun(scenario())
+    msg = app.window.statusBar().currentMessage()
+    assert msg.startswith("Office: ") and "authentication failed" in msg
+    assert "not-the-pw" not in msg
+
+
+def test_window_geometry_is_remembered(app, qtbot, tmp_path: Path, profile_store):
+    from wmproxy_gui.logview import LogSink
+    from wmproxy_gui.main_window import MainWindow
+    from wmproxy_gui.settings import SettingsStore
+
+    w = app.window
+    w.show()
+    qtbot.waitExposed(w)
+    w.resize(780, 520)  # the offscreen screen is 800x600: restoreGeometry keeps windows on screen
+    w.save_geometry()
+    saved = SettingsStore(app.settings_store.path).load()
+    assert saved.window_geometry
+    again = MainWindow(app.controller, app.settings_store, saved, LogSink())
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (780, 520)
