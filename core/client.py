@@ -26,7 +26,7 @@ STABLE_AFTER = 10.0  # a link that lived this long resets the reconnect backoff
 def wire_mappings(mappings: list[MappingConfig]) -> tuple[tuple[F.MappingEntry, ...], tuple[tuple[str, int], ...]]:
     live = [m for m in mappings if m.enabled]
     entries = tuple(F.MappingEntry(m.name, m.mode, m.domain or "", tuple(m.headers)) for m in live)
-    ports = tuple((m.name, m.remote_port) for m in live if m.remote_port and m.mode == "tcp")
+    ports = tuple((m.name, m.remote_port) for m in live if m.remote_port and m.mode in ("tcp", "proxy"))
     return entries, ports
 
 

@@ -58,7 +58,8 @@ class MappingListeners:
     def __init__(self, server: "CenterServer") -> None:
         self.server = server
         self._servers: dict[str, asyncio.AbstractServer] = {}
-        self._port_servers: dict[int, tuple["ServerLink", str, asyncio.AbstractServer]] = {}
+        # public port -> (owning link, mapping name, addresses key, listener)
+        self._port_servers: dict[int, tuple["ServerLink", str, str, asyncio.AbstractServer]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._tcp_host = "0.0.0.0"
 
@@ -106,7 +107,7 @@ class MappingListeners:
     async def stop(self) -> None:
         for srv in self._servers.values():
             srv.close()
-        for _, _, srv in self._port_servers.values():
+        for *_, srv in self._port_servers.values():
             srv.close()
         for t in list(self._tasks):
             t.cancel()
@@ -117,12 +118,13 @@ class MappingListeners:
 
     # ------------------------------------------------------------ per-mapping ports (extension)
     def update_ports(self, link: "ServerLink", entries: tuple[F.MappingEntry, ...], ports: dict[str, int]) -> None:
-        wanted = {p: n for n, p in ports.items() if any(e.name == n and e.mode == "tcp" for e in entries)}
-        for port, (owner, name, srv) in list(self._port_servers.items()):
+        modes = {e.name: e.mode for e in entries if e.mode in ("tcp", "proxy")}
+        wanted = {p: n for n, p in ports.items() if n in modes}
+        for port, (owner, name, key, srv) in list(self._port_servers.items()):
             if owner is link and wanted.get(port) != name:
                 srv.close()
                 del self._port_servers[port]
-                self.server.addresses.pop(f"tcp:{name}", None)
+                self.server.addresses.pop(key, None)
         for port, name in wanted.items():
             if port in self._port_servers:
                 continue
@@ -130,23 +132,24 @@ class MappingListeners:
                 log.warning("client %s asked for remote_port %d of %r: below %d, refused",
                             link.peer, port, name, MIN_REMOTE_PORT)
                 continue
-            t = asyncio.get_running_loop().create_task(self._open_port(link, name, port))
+            t = asyncio.get_running_loop().create_task(self._open_port(link, name, modes[name], port))
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
 
-    async def _open_port(self, link: "ServerLink", name: str, port: int) -> None:
+    async def _open_port(self, link: "ServerLink", name: str, mode: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         try:
-            srv = await loop.create_server(lambda: PublicTcpEndpoint(self.server, "tcp", name), self._tcp_host, port)
+            srv = await loop.create_server(lambda: PublicTcpEndpoint(self.server, mode, name), self._tcp_host, port)
         except OSError as e:
             log.warning("cannot open remote_port %d for mapping %r: %s", port, name, e.strerror or e)
             return
         if not link.alive:
             srv.close()
             return
-        self._port_servers[port] = (link, name, srv)
-        self.server.addresses[f"tcp:{name}"] = srv.sockets[0].getsockname()[:2]
-        log.info("tcp mapping %r listening on %s:%d", name, self._tcp_host, port)
+        key = f"{mode}:{name}"
+        self._port_servers[port] = (link, name, key, srv)
+        self.server.addresses[key] = srv.sockets[0].getsockname()[:2]
+        log.info("%s mapping %r listening on %s:%d", mode, name, self._tcp_host, port)
 
     # ------------------------------------------------------------ http / https
     async def _https_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -85,6 +85,11 @@ class Router:
                 r = self.by_domain.get("*." + ".".join(parts[i:]))
                 if r is not None:
                     break
+        if r is None:  # an http/https mapping with no domain takes any host
+            for mode in ("http", "https"):
+                r = next((c for c in reversed(self.by_mode.get(mode, ())) if not c.entry.domain and c.link.alive), None)
+                if r is not None:
+                    break
         return r if r is not None and r.link.alive else None
 
     def for_mode(self, mode: str, name: str | None = None) -> Route | None:

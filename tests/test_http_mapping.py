@@ -104,3 +104,27 @@ def test_local_service_down_reports_close_reason() -> None:
                 await srv.stop()
 
     run(main(), 60)
+
+
+def test_mapping_without_domain_takes_any_host() -> None:
+    async def main() -> None:
+        with HttpTarget() as target:
+            srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p", map_http_bind="127.0.0.1:0"))
+            await srv.start()
+            cli = CenterClient(ClientConfig(server="%s:%d" % srv.addresses["center"], username="u", password="p",
+                                            mappings=[MappingConfig(name="any", mode="http", local_addr=target.authority)]))
+            await cli.start()
+            try:
+                await cli.wait_connected(10)
+                for _ in range(200):
+                    if srv.router.for_host("whatever.example"):
+                        break
+                    await asyncio.sleep(0.02)
+                host, port = srv.addresses["http"]
+                code, out, err = await curl("-H", "Host: whatever.example", f"http://{host}:{port}/catch-all")
+                assert code == 0 and "hello /catch-all" in out, err
+            finally:
+                await cli.stop()
+                await srv.stop()
+
+    run(main(), 60)
