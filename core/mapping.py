@@ -196,7 +196,7 @@ async def serve_http_mapping(server: "CenterServer", client: TcpStream, scheme: 
         client.write(http1.make_response(404, f"no mapping serves host {host or '(none)'}"))
         await client.drain()
         return
-    ch = route.link.open_channel(route.entry.domain, kind="mapping", name=route.entry.name,
+    ch = route.link.open_channel(route.entry.domain or route.entry.name, kind="mapping", name=route.entry.name,
                                  peer=client.peer, target=route.link.peer)
     upstream = ChannelStream(ch, route.link.peer)
     if not route.entry.headers:
