@@ -127,13 +127,16 @@ class SettingsPage(QWidget):
 
         # ---- about
         about = QGroupBox(self.tr("About"))
-        about_text = QLabel(
-            f"<b>wmproxy-gui {core.__version__}</b><br>"
-            + self.tr("A desktop client and server for wmproxy-compatible tunnels.")
-            + f"<br><span style='color: {self.palette().placeholderText().color().name()}'>Qt {qVersion()} · PySide6 {PySide6.__version__} · "
-            f"Python {platform.python_version()} · {sys.platform}</span>")
+        about_text = QLabel(f"<b>wmproxy-gui {core.__version__}</b><br>"
+                            + self.tr("A desktop client and server for wmproxy-compatible tunnels."))
         about_text.setWordWrap(True)
-        QVBoxLayout(about).addWidget(about_text)
+        versions = QLabel(f"Qt {qVersion()} · PySide6 {PySide6.__version__} · "
+                          f"Python {platform.python_version()} · {sys.platform}")
+        versions.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        versions.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        about_lay = QVBoxLayout(about)
+        about_lay.addWidget(about_text)
+        about_lay.addWidget(versions)
 
         body = QWidget()
         lay = QVBoxLayout(body)
