@@ -133,7 +133,8 @@ class SingleInstance(QObject):
 
 # ------------------------------------------------------------------ translations
 def translations_dirs() -> list[Path]:
-    """Where our .qm files may be: a frozen bundle, the source tree / editable install."""
+    """Where our .qm files may be: $WMPROXY_GUI_TRANSLATIONS, a frozen bundle, the source tree /
+    editable install, or <prefix>/share/wmproxy-gui/translations for a regular pip install."""
     dirs: list[Path] = []
     env = os.environ.get("WMPROXY_GUI_TRANSLATIONS")
     if env:
@@ -142,6 +143,7 @@ def translations_dirs() -> list[Path]:
     if frozen:
         dirs.append(Path(frozen) / "resources" / "translations")
     dirs.append(Path(__file__).resolve().parent.parent / "resources" / "translations")
+    dirs.append(Path(sys.prefix) / "share" / APP_NAME / "translations")  # a wheel's data files
     return dirs
 
 
