@@ -293,6 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert isinstance(qapp, QApplication)
     qapp.setQuitOnLastWindowClosed(False)
 
+    # Signals first: a SIGTERM during startup must still end in a clean shutdown.
+    stopping: dict[str, Any] = {"requested": False, "app": None, "loop": None}
+
+    def on_signal(*_: object) -> None:
+        if stopping["app"] is None:
+            stopping["requested"] = True
+        else:
+            stopping["loop"].call_soon_threadsafe(stopping["app"].request_quit)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
     instance = SingleInstance()
     if not instance.acquire():
         delivered = instance.send("quit" if args.quit else "show")
@@ -335,8 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                               warnings=settings_store.warnings)
     instance.message_received.connect(application.handle_message)
     qapp.aboutToQuit.connect(application.request_quit)  # session logout
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(application.request_quit))
+    stopping.update(app=application, loop=loop)
+    if stopping["requested"]:
+        application.request_quit()
     heartbeat = QTimer()  # lets Python run its signal handlers while Qt sits in C++
     heartbeat.start(300)
     heartbeat.timeout.connect(lambda: None)

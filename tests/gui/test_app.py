@@ -526,3 +526,25 @@ def test_window_geometry_is_remembered(app, qtbot, tmp_path: Path, profile_store
     again = MainWindow(app.controller, app.settings_store, saved, LogSink())
     qtbot.addWidget(again)
     assert (again.width(), again.height()) == (780, 520)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_shuts_down_cleanly(tmp_path: Path):
+    import signal
+
+    first = launch(tmp_path, "--minimized")
+    try:
+        wait_log(tmp_path, "listening for other launches")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+        assert "exited cleanly" in log_text(tmp_path)
+        # and nothing is left behind that would block the next start
+        second = launch(tmp_path, "--minimized")
+        try:
+            wait_log(tmp_path, "listening for other launches", count=2)
+            second.send_signal(signal.SIGINT)
+            assert second.wait(30) == 0
+        finally:
+            stop(second)
+    finally:
+        stop(first)
