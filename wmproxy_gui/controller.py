@@ -137,6 +137,7 @@ class _Tunnel:
     server: str
     unhook: Callable[[], None] = lambda: None
     tasks: set[asyncio.Task] = field(default_factory=set)
+    reconfiguring: bool = False  # a user-applied change may reconnect: that is not a "loss"
 
 
 class TunnelController(QObject):
@@ -280,11 +281,17 @@ class TunnelController(QObject):
             cfg = self._client_config(profile)
             tunnel.name = profile.name
             tunnel.server = cfg.server
+            tunnel.reconfiguring = True
+            self.alerts.started(profile.id)
             await tunnel.client.update(cfg)
         except (WmproxyError, OSError) as e:
+            tunnel.reconfiguring = False
             msg = str(e) if isinstance(e, WmproxyError) else f"{type(e).__name__}: {e.strerror or e}"
             self._report_error(profile.id, msg)
             return False
+        if tunnel.client.state == CONNECTED:
+            tunnel.reconfiguring = False  # applied live, no reconnect
+        # else the client restarted: quiet until it is connected again (or fails)
         log.info("applied changes to the running profile %r", profile.name)
         return True
 
@@ -314,15 +321,18 @@ class TunnelController(QObject):
         if state == STOPPED:
             return  # only disconnect_profile() reports "stopped"
         if state == ERROR and err:
+            tunnel.reconfiguring = False
             self._report_error(profile_id, err)
             if isinstance(tunnel.client.last_exception, FINAL_ERRORS):
                 # a wrong password or a refused certificate: retrying will not help
                 log.warning("profile %r: %s; not retrying", tunnel.name, err)
                 task = self.spawn(self._give_up(profile_id, tunnel))
                 tunnel.tasks.add(task)
-        elif state == CONNECTED:
+        quiet = tunnel.reconfiguring
+        if state == CONNECTED:
             self._errors.pop(profile_id, None)
-        self._set_state(profile_id, state)
+            tunnel.reconfiguring = False
+        self._set_state(profile_id, state, alert=not quiet)
 
     async def _give_up(self, profile_id: str, tunnel: _Tunnel) -> None:
         async with self._lock(profile_id):
@@ -352,13 +362,14 @@ class TunnelController(QObject):
         log.warning("%s: %s", self.profile_name(profile_id), message)
         self.error.emit(profile_id, message)
 
-    def _set_state(self, profile_id: str, state: str) -> None:
+    def _set_state(self, profile_id: str, state: str, alert: bool = True) -> None:
         old = self.state(profile_id)
         if old == state:
             return
         self._states[profile_id] = state
         self.state_changed.emit(profile_id, state)
-        self._alert(profile_id, self.alerts.transition(profile_id, old, state))
+        if alert:
+            self._alert(profile_id, self.alerts.transition(profile_id, old, state))
 
     def _alert(self, profile_id: str, kind: str | None) -> None:
         if kind is None or self._closing:

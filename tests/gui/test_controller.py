@@ -157,6 +157,27 @@ def test_apply_profile_adds_a_proxy_listener_to_the_running_tunnel(controller, p
     qrun(scenario())
 
 
+def test_applying_a_changed_server_reconnects_without_a_loss_notice(controller, profile_store, center_server,
+                                                                     qrun):
+    first, second = center_server(), center_server()
+    p = make_profile(profile_store, first)
+    controller.alerts.interval = 0
+    seen = record(controller)
+
+    async def scenario() -> None:
+        await controller.connect_profile(p.id)
+        await wait_until(lambda: controller.state(p.id) == "connected", 15, "connected")
+        host, port = second.addresses["center"]
+        p.client.server = f"{host}:{port}"
+        profile_store.upsert(p)
+        assert await controller.apply_profile(p)
+        await wait_until(lambda: controller.state(p.id) == "connected" and bool(second.links), 15, "moved")
+
+    qrun(scenario())
+    assert not first.links and second.links
+    assert seen["notify"] == []  # the user asked for this reconnect
+
+
 def test_link_loss_and_recovery_notify(controller, profile_store, center_server, qrun):
     srv = center_server()
     host, port = srv.addresses["center"]
