@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI entry point for packaging (called by .ci/run after the test suite), as root on Debian,
 # after `pip install -e .[gui,test,build]` (tests/setup.sh). Installs the few apt tools it
-# needs if they are missing. Steps, each timed:
-#   icons (PNG/ICO/ICNS, read back) -> self-tests -> Linux bundle (PyInstaller, size reported)
+# needs if they are missing. (installer/tests run with the main pytest suite: testpaths.)
+# Steps, each timed:
+#   icons (PNG/ICO/ICNS, read back) -> Linux bundle (PyInstaller, size reported)
 #   -> smoke test of the bundle -> NSIS installer against the bundle (makensis, payload listed
 #   with 7z) -> macOS plist + icns -> systemd unit (systemd-analyze) + desktop entry
 #   -> wheel without the gui extra in a fresh venv + headless smoke test from it.
@@ -40,7 +41,6 @@ run_step() {  # run_step NAME CMD... : run, time, and stop the whole script on f
 }
 
 run_step "icons" "$PY" installer/make_icons.py --verify
-run_step "installer self-tests" "$PY" -m pytest -q -p no:cacheprovider installer/tests
 run_step "pyinstaller bundle" "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
   --workpath build/pyinstaller --distpath dist installer/wmproxy-gui.spec
 BUNDLE=dist/wmproxy-gui
