@@ -32,6 +32,32 @@ def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1", interva
             time.sleep(interval)
 
 
+def listening(port: int) -> bool:
+    """Whether a TCP socket listens on ``port`` (read from /proc: no connection is made)."""
+    want = f":{port:04X} "
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A" and (parts[1] + " ").endswith(want):
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    """Until ``port`` listens, without connecting: a probe connection through a tunnel would
+    reach the service behind it (iperf3 -s takes a bare connect for a failed test)."""
+    deadline = time.monotonic() + timeout
+    while not listening(port):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on port {port} after {timeout:.0f} s")
+        time.sleep(0.01)
+
+
 class Proc:
     """A child process in its own process group, with its output in a log file."""
 
@@ -149,3 +175,23 @@ def pss_kib(pid: int) -> int:
 
 def tree_pss_kib(roots: list[int]) -> int:
     return sum(pss_kib(p) for p in tree(roots))
+
+
+def _cpu_ticks(pid: int, with_children: bool) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    fields = stat[stat.rfind(b")") + 2:].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])  # reaped children (socat's per-connection forks)
+    return ticks
+
+
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU time used so far by ``roots`` (with their reaped children) and their live descendants."""
+    ticks = sum(_cpu_ticks(p, True) for p in roots)
+    ticks += sum(_cpu_ticks(p, False) for p in tree(roots) if p not in roots)
+    return ticks / os.sysconf("SC_CLK_TCK")

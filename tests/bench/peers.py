@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _procs import Proc, free_port, wait_port
+from _procs import Proc, free_port, wait_listening, wait_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -111,7 +111,7 @@ def socat(svc: Services, tmp: Path) -> Path_:
         path.mem_roots.append(p.pid)
         path.ports[name] = pub
     for pub in path.ports.values():
-        wait_port(pub)
+        wait_listening(pub)
     return path
 
 
@@ -176,7 +176,7 @@ def ssh_r(svc: Services, tmp: Path, sshd: Sshd, cipher: str | None) -> Path_:
     p = Proc(sshd.ssh_argv(cipher, *fwd), tmp / f"{path.name}.log")
     path.procs.append(p)
     for pub in path.ports.values():
-        wait_port(pub, 15)
+        wait_listening(pub, 15)
     assert sshd.proc is not None
     # the tunnel: our ssh client plus the sshd (whose forked session processes serve it)
     path.mem_roots = [p.pid, sshd.proc.pid]
@@ -216,7 +216,7 @@ def pproxy(svc: Services, tmp: Path) -> Path_:
                  tmp / "pproxy-inner.log")
     path.procs.append(inner)
     for pub in path.ports.values():
-        wait_port(pub)
+        wait_listening(pub)
     time.sleep(0.5)  # backward connections established
     path.mem_roots = [outer.pid, inner.pid]
     return path
@@ -255,6 +255,9 @@ def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str) -> Pat
     path = Path_(name, label)
     scfg: dict = {"bind": "127.0.0.1:0", "username": "bench", "password": "bench-pw",
                   "map_http_bind": "127.0.0.1:0", "map_tcp_bind": "127.0.0.1:0", "allow_targets": ["127.0.0.1"]}
+    window = int(os.environ.get("WMPROXY_BENCH_WINDOW", "0"))  # experiments: per-channel window, both sides
+    if window:
+        scfg["window"] = window
     if tls:
         scfg.update(tls=True, cert_file=str(certs.cert), key_file=str(certs.key))
     srv, addrs = runner({"role": "server", "loop": "uvloop", "server": scfg}, tmp, f"{name}-server")
@@ -269,6 +272,8 @@ def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str) -> Pat
     ccfg: dict = {"server": f"{center[0]}:{center[1]}", "username": "bench", "password": "bench-pw",
                   "mappings": mappings, "proxies": [{"name": "proxy", "bind": "127.0.0.1:0"}],
                   "reconnect_min": 0.2, "reconnect_max": 1.0}
+    if window:
+        ccfg["window"] = window
     if tls:
         ccfg["tls"] = {"enabled": True, "fingerprint": certs.fingerprint, "tofu": False}
     lag_file = tmp / f"{name}-lag.json"
@@ -281,7 +286,7 @@ def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str) -> Pat
     path.lag_proc, path.lag_file = cli, lag_file
     path.mem_roots = [srv.pid, cli.pid]
     for s in ("iperf", "echo", "sink"):
-        wait_port(path.ports[s], 15)
+        wait_listening(path.ports[s], 15)
     return path
 
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loads  # noqa: E402
 import peers  # noqa: E402
-from _procs import Proc, free_port, wait_port  # noqa: E402
+from _procs import Proc, free_port, tree_cpu_seconds, wait_port  # noqa: E402
 
 TUNNEL_PATHS = ["direct", "socat", "ssh", "ssh-gcm", "pproxy", "ours-tcp", "ours-tls", "ours-tcp-qasync",
                 "ours-tls-qasync"]
@@ -34,6 +34,7 @@ PROXY_PATHS = ["direct", "pproxy", "ssh-D", "ours-tcp", "ours-tls"]
 FIGURES = {
     "thr1": ("TCP mapping 1 stream", "Gbit/s", True),
     "thr8": ("TCP mapping 8 streams", "Gbit/s", True),
+    "cpu1": ("CPU per GB, 1 stream", "s/GB", False),
     "http_ka": ("HTTP keep-alive", "req/s", True),
     "http_nc": ("HTTP new connections", "conn/s", True),
     "lat50": ("latency p50 (64 B)", "us", False),
@@ -147,8 +148,13 @@ class Bench:
                     continue
                 for _ in range(a.runs):
                     path.lag_mark()
+                    cpu0, t0 = tree_cpu_seconds(path.mem_roots), time.monotonic()
                     v = self.attempt(f"{name}: iperf3 -P {streams}", loads.iperf, path.ports["iperf"], a.duration,
                                      streams)
+                    cpu = tree_cpu_seconds(path.mem_roots) - cpu0
+                    if v and streams == 1 and path.mem_roots:
+                        # CPU the tunnel's processes spent per GB carried (iperf3's own 0.1 s setup included)
+                        self.record("cpu1", name, cpu / (v * a.duration / 8))
                     lag = path.lag_mark()
                     if lag:
                         lags += lag
@@ -268,6 +274,8 @@ class Bench:
             if v is None:
                 return "-"
             if unit == "Gbit/s":
+                return f"{v:.2f}"
+            if unit == "s/GB":
                 return f"{v:.2f}"
             if unit in ("req/s", "conn/s", "us"):
                 return f"{v:,.0f}"

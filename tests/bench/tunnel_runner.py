@@ -59,6 +59,16 @@ class LagMonitor:
             os.replace(tmp, self.path)
 
 
+def apply_patches(spec: str) -> None:
+    """Experiments only: ``module.NAME=int;...`` overrides engine constants (WMPROXY_BENCH_PATCH)."""
+    import importlib
+
+    for item in filter(None, spec.split(";")):
+        target, _, value = item.partition("=")
+        mod, _, name = target.rpartition(".")
+        setattr(importlib.import_module(mod), name, int(value))
+
+
 def build(cfgd: dict):
     from core.config import ClientConfig, ClientTls, MappingConfig, ProxyListenerConfig, ServerConfig
 
@@ -91,6 +101,7 @@ async def serve(cfgd: dict, lag: LagMonitor, stop: asyncio.Event) -> None:
 def main() -> None:
     with open(sys.argv[1]) as f:
         cfgd = json.load(f)
+    apply_patches(os.environ.get("WMPROXY_BENCH_PATCH", ""))
     lag = LagMonitor(cfgd.get("lag_file"))
     signal.signal(signal.SIGUSR1, lag.dump)
     mode = cfgd.get("loop", "uvloop")
