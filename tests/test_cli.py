@@ -402,3 +402,12 @@ def test_stop_signals_without_add_signal_handler(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], env=cli_env(tmp_path), cwd=REPO, capture_output=True,
                        text=True, timeout=60)
     assert (r.returncode, r.stdout) == (0, "got SIGTERM\nrestored True\n"), r.stderr
+
+
+def test_gui_without_the_gui_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    """A headless-only install (no PySide6) asked for the tray app: one line, exit 2, no traceback."""
+    p = subprocess.run([sys.executable, "-m", "wmproxy_gui.cli"], env=cli_env(tmp_path), capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'wmproxy-gui[gui]'" in lines[0], p.stderr

@@ -59,8 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG} {__version__}", flush=True)
         return 0
     if not (args.headless_server or args.headless_client or args.check):
-        from wmproxy_gui.app import main as gui_main  # Qt lives behind this import only
-
+        try:
+            from wmproxy_gui.app import main as gui_main  # Qt lives behind this import only
+        except ImportError as e:
+            missing = e.name or "PySide6"
+            error_line(f"the tray app needs {missing}, which is not installed: pip install 'wmproxy-gui[gui]' "
+                       "(the headless modes need nothing more)")
+            return 2
         return gui_main(argv)
     if rest:
         error_line(f"unrecognized arguments: {' '.join(rest)}")
