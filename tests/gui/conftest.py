@@ -30,6 +30,7 @@ The root tests/conftest.py adds ``echo_server``, ``run`` and ``free_port``.
 """
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -82,6 +83,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture
 def qasync_loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     import qasync
+    import shiboken6
 
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
@@ -95,6 +97,14 @@ def qasync_loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
             loop.run_until_complete(asyncio.wait(pending, timeout=5))
         loop.close()
         asyncio.set_event_loop(None)
+        # qasync's timer QObject keeps its Qt timers registered after close(). Left to the garbage
+        # collector it may be destroyed at a random moment *inside* Qt's timer dispatch of a later
+        # test, which segfaults (QTimerInfoList::activateTimers -> deleted object). Destroy it here,
+        # outside any event loop.
+        timer = getattr(loop, "_timer", None)
+        if timer is not None:
+            shiboken6.delete(timer)
+        gc.collect()
 
 
 @pytest.fixture
