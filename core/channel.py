@@ -36,7 +36,7 @@ LEGACY_BUFFER_LIMIT = 4 * 1024 * 1024  # local backlog that pauses a legacy link
 
 
 class Endpoint(Protocol):
-    def deliver(self, data: bytes) -> None: ...
+    def deliver(self, data: bytes | memoryview) -> None: ...
     def deliver_eof(self) -> None: ...
     def shutdown(self, reason: str) -> None: ...
     def pause_source(self) -> None: ...
@@ -139,11 +139,12 @@ class Channel:
             ep.shutdown(reason)
 
     # ------------------------------------------------------------ link side
-    def on_data(self, data: bytes) -> None:
+    def on_data(self, data: bytes | memoryview) -> None:
+        """Bytes from the peer; a memoryview slices the link's receive chunk (never modified)."""
         self.record.down += len(data)
         if self.endpoint is None:
             assert self.pending is not None
-            self.pending.append(data)
+            self.pending.append(bytes(data))  # exact size: a slice would keep its whole chunk alive
         else:
             self.endpoint.deliver(data)
 
@@ -218,7 +219,7 @@ class SocketEndpoint(asyncio.Protocol):
             self.channel.local_backlogged(False)
 
     # Endpoint
-    def deliver(self, data: bytes) -> None:
+    def deliver(self, data: bytes | memoryview) -> None:
         t = self.transport
         if t is not None and not self._closed:
             t.write(data)
@@ -267,7 +268,9 @@ class ChannelStream:
         channel.attach(self)
 
     # Endpoint (called by the channel)
-    def deliver(self, data: bytes) -> None:
+    def deliver(self, data: bytes | memoryview) -> None:
+        if type(data) is not bytes:
+            data = bytes(data)  # readers parse and slice: they get bytes, sized exactly
         self._chunks.append(data)
         self._buffered += len(data)
         self._readable.set()

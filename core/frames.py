@@ -363,3 +363,110 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         return len(self._buf)
+
+
+class StreamDecoder:
+    """Incremental decoder for the link's hot path: Data payloads pass through as they arrive.
+
+    Same wire, same checks and same bounds as ``FrameDecoder``, but a Data
+    frame is not buffered until complete: each received chunk yields a
+    ``Data`` piece for the part of the payload it holds (so one frame may come
+    out as several pieces, in order; an empty frame as one empty piece).
+    Pieces are slices of the chunk, copied only when small next to it (a
+    slice keeps its whole chunk alive: copying those bounds retained memory to
+    twice what is delivered). Only headers and the other, small frames are
+    ever buffered.
+    """
+
+    __slots__ = ("_buf", "_left", "_sock_map", "_flag", "_server_id", "max_payload")
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+        self._buf = bytearray()  # a partial header, or a partial non-Data frame (header included)
+        self._left = 0  # payload bytes of the current Data frame still to come
+        self._sock_map = self._flag = self._server_id = 0
+        self.max_payload = max_payload
+
+    def _header(self, buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int, int, int, int]:
+        h = parse_header(buf, pos)
+        if h[1] > Kind.WINDOW:
+            raise ProtocolError(f"unknown frame kind {h[1]}")
+        if h[0] > self.max_payload:
+            raise ProtocolError(f"frame of {h[0]} bytes exceeds the {self.max_payload}-byte limit")
+        return h
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        if type(data) is not bytes:
+            data = bytes(data)  # pieces must not see a buffer that changes later
+        out: list[Frame] = []
+        n = len(data)
+        pos = 0
+        buf = self._buf
+        mv: memoryview | None = None
+        while pos < n:
+            left = self._left
+            if left:  # inside a Data payload: pass on what this chunk holds
+                take = n - pos if n - pos < left else left
+                if take == n:
+                    piece: bytes | memoryview = data
+                elif take + take >= n:
+                    if mv is None:
+                        mv = memoryview(data)
+                    piece = mv[pos:pos + take]
+                else:
+                    piece = data[pos:pos + take]
+                out.append(Data(self._sock_map, piece, self._flag, self._server_id))
+                self._left = left - take
+                pos += take
+                continue
+            if buf:  # completing a header or a small frame begun in an earlier chunk
+                have = len(buf)
+                if have < HEADER_LEN:
+                    k = min(HEADER_LEN - have, n - pos)
+                    buf += data[pos:pos + k]
+                    pos += k
+                    if len(buf) < HEADER_LEN:
+                        break
+                length, kind, flag, sock_map, server_id = self._header(buf, 0)
+                if kind == Kind.DATA:
+                    del buf[:]
+                    self._start_data(out, length, flag, sock_map, server_id)
+                    continue
+                end = HEADER_LEN + length
+                k = min(end - len(buf), n - pos)
+                buf += data[pos:pos + k]
+                pos += k
+                if len(buf) == end:
+                    with memoryview(buf) as bmv:
+                        out.append(decode_payload(kind, flag, sock_map, server_id, bmv[HEADER_LEN:end]))
+                    del buf[:]
+                continue
+            if n - pos < HEADER_LEN:
+                buf += data[pos:]
+                break
+            length, kind, flag, sock_map, server_id = self._header(data, pos)
+            pos += HEADER_LEN
+            if kind == Kind.DATA:
+                self._start_data(out, length, flag, sock_map, server_id)
+                continue
+            end = pos + length
+            if end <= n:
+                if mv is None:
+                    mv = memoryview(data)
+                out.append(decode_payload(kind, flag, sock_map, server_id, mv[pos:end]))
+                pos = end
+            else:
+                buf += data[pos - HEADER_LEN:]
+                break
+        return out
+
+    def _start_data(self, out: list[Frame], length: int, flag: int, sock_map: int, server_id: int) -> None:
+        if length == 0:
+            out.append(Data(sock_map, b"", flag, server_id))
+        else:
+            self._left = length
+            self._sock_map, self._flag, self._server_id = sock_map, flag, server_id
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held back (headers and small frames only; Data payloads are never held)."""
+        return len(self._buf)

@@ -40,7 +40,7 @@ class Link(asyncio.Protocol):
                  heartbeat_interval: float, heartbeat_timeout: float) -> None:
         self.stats = stats
         self.window = max(window, INITIAL_WINDOW)
-        self.decoder = F.FrameDecoder(max_frame)
+        self.decoder = F.StreamDecoder(max_frame)  # Data payloads pass through uncopied
         self.hb_interval = heartbeat_interval
         self.hb_timeout = heartbeat_timeout
         self.id = f"{self.role}-{next(_ids)}"

@@ -241,7 +241,10 @@ class Certs:
 def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None) -> tuple[Proc, dict]:
     f = tmp / f"{tag}.json"
     f.write_text(json.dumps(cfg))
-    p = Proc([sys.executable, str(HERE / "tunnel_runner.py"), str(f)], tmp / f"{tag}.log", stdout_pipe=True, env=env)
+    # WMPROXY_BENCH_ENGINE=<dir of another checkout>: run that tree's engine (A/B comparisons)
+    root = Path(os.environ.get("WMPROXY_BENCH_ENGINE", REPO))
+    p = Proc([sys.executable, str(root / "tests" / "bench" / "tunnel_runner.py"), str(f)], tmp / f"{tag}.log",
+             stdout_pipe=True, env=env)
     try:
         return p, json.loads(p.ready_line(timeout=40))
     except BaseException:
