@@ -186,8 +186,10 @@ class Application(QObject):
 
     def __init__(self, qapp: QApplication, *, settings_store: Any, settings: Any, store: Any,
                  log_sink: Any, minimized: bool = False, stats: Any = None,
-                 running_language: str | None = None, warnings: list[str] | None = None) -> None:
+                 running_language: str | None = None, warnings: list[str] | None = None,
+                 smoke_test: bool = False) -> None:
         super().__init__()
+        self.smoke_test = smoke_test
         from .controller import TunnelController
         from .main_window import MainWindow
         from .tray import TrayIcon
@@ -258,6 +260,12 @@ class Application(QObject):
         if self._quit_early:
             self._quit.set()
         self.start()
+        if self.smoke_test:  # installers' check: the window came up, the loop ran; now leave
+            await asyncio.sleep(0.2)
+            shown = self.window.isVisible()
+            log.info("smoke test: main window %s", "shown" if shown else "NOT shown")
+            await asyncio.wait_for(self.controller.shutdown(), SHUTDOWN_TIMEOUT)
+            return 0 if shown else 1
         self.auto_connect()
         await self._quit.wait()
         log.info("quitting")
@@ -276,6 +284,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=APP_NAME, description="Tray app for wmproxy-compatible tunnels.")
     p.add_argument("--minimized", action="store_true", help="start in the tray, without opening the window")
     p.add_argument("--quit", action="store_true", help="ask the running instance to quit, then exit")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="start, show the main window, then quit (exit 0 only if the window was shown)")
     p.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args, _rest = p.parse_known_args(argv)  # the rest is Qt's (-platform, -style...) or the CLI's (-c ...)
     return args
@@ -344,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     application = Application(qapp, settings_store=settings_store, settings=settings, store=ProfileStore(),
                               log_sink=sink, minimized=args.minimized, running_language=settings.language,
-                              warnings=settings_store.warnings)
+                              warnings=settings_store.warnings, smoke_test=args.smoke_test)
     instance.message_received.connect(application.handle_message)
     qapp.aboutToQuit.connect(application.request_quit)  # session logout
     stopping.update(app=application, loop=loop)
