@@ -222,6 +222,8 @@ class SocketEndpoint(asyncio.Protocol):
     def deliver(self, data: bytes | memoryview) -> None:
         t = self.transport
         if t is not None and not self._closed:
+            if type(data) is not bytes and t.get_write_buffer_size():
+                data = bytes(data)  # it will wait in the buffer: a slice would pin its whole read buffer
             t.write(data)
             self.channel.consumed(len(data))  # type: ignore[union-attr]
 

@@ -372,11 +372,14 @@ class StreamDecoder:
     frame is not buffered until complete: each received chunk yields a
     ``Data`` piece for the part of the payload it holds (so one frame may come
     out as several pieces, in order; an empty frame as one empty piece).
-    Pieces are slices of the chunk, copied only when small next to it (a
-    slice keeps its whole chunk alive: copying those bounds retained memory to
-    twice what is delivered). Only headers and the other, small frames are
-    ever buffered.
+    Pieces of ``SLICE_MIN`` bytes or more are memoryview slices of what was
+    fed; smaller ones are copied (cheaper than a view). A slice keeps its
+    whole buffer alive, so whoever holds a piece past the call should keep
+    ``bytes(piece)`` instead (core/channel.py does). Only headers and the
+    other, small frames are ever buffered.
     """
+
+    SLICE_MIN = 2048
 
     __slots__ = ("_buf", "_left", "_sock_map", "_flag", "_server_id", "max_payload")
 
@@ -394,8 +397,10 @@ class StreamDecoder:
             raise ProtocolError(f"frame of {h[0]} bytes exceeds the {self.max_payload}-byte limit")
         return h
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        if type(data) is not bytes:
+    def feed(self, data: bytes | bytearray | memoryview, *, stable: bool = False) -> list[Frame]:
+        """Frames and Data pieces in ``data``. ``stable``: the caller never writes to the memory
+        behind ``data`` again, so pieces may slice it (otherwise it is copied first, unless bytes)."""
+        if not stable and type(data) is not bytes:
             data = bytes(data)  # pieces must not see a buffer that changes later
         out: list[Frame] = []
         n = len(data)
@@ -406,14 +411,14 @@ class StreamDecoder:
             left = self._left
             if left:  # inside a Data payload: pass on what this chunk holds
                 take = n - pos if n - pos < left else left
-                if take == n:
+                if take == n and type(data) is bytes:
                     piece: bytes | memoryview = data
-                elif take + take >= n:
+                elif take >= self.SLICE_MIN:
                     if mv is None:
                         mv = memoryview(data)
                     piece = mv[pos:pos + take]
                 else:
-                    piece = data[pos:pos + take]
+                    piece = bytes(data[pos:pos + take])
                 out.append(Data(self._sock_map, piece, self._flag, self._server_id))
                 self._left = left - take
                 pos += take

@@ -28,11 +28,19 @@ log = logging.getLogger("wmproxy.link")
 EXT_VERSION = "wmproxy-gui/1"
 EXT_FEATURES = ("hb", "fc", "eof", "ports")
 LINK_WRITE_HIGH = 1024 * 1024
+READ_BUFFER = 256 * 1024  # the link reads into buffers of this size (BufferedProtocol)
+READ_MIN = 16 * 1024  # a fresh buffer once less than this is left in the current one
 _ids = itertools.count(1)
 
 
-class Link(asyncio.Protocol):
-    """One center link. Subclasses implement ``on_control`` and ``on_create``."""
+class Link(asyncio.BufferedProtocol):
+    """One center link. Subclasses implement ``on_control`` and ``on_create``.
+
+    Reads land in a buffer that is only ever appended to, never rewritten
+    (a full one is dropped for a fresh one), so the Data pieces the decoder
+    slices from it stay valid while channels hold them: over TLS the record
+    layer decrypts straight into it, with no per-read allocation or copy.
+    """
 
     role = "link"
 
@@ -59,6 +67,8 @@ class Link(asyncio.Protocol):
         self._hb_handle: asyncio.TimerHandle | None = None
         self._next_id = 1 if self.role == "client" else 2
         self._nonce = 0
+        self._rview = memoryview(bytearray(0))
+        self._rpos = 0
 
     # ------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -70,10 +80,26 @@ class Link(asyncio.Protocol):
         self.record = self.stats.open_link(self.id, self.role, self.peer, tls=tls)
         self.link_made()
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        free = len(self._rview) - self._rpos
+        if free < READ_MIN:
+            self._rview = memoryview(bytearray(READ_BUFFER))  # the old one lives while pieces of it do
+            self._rpos = 0
+        return self._rview[self._rpos:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        start = self._rpos
+        self._rpos = start + nbytes
+        self._received(self._rview[start:start + nbytes], True)
+
     def data_received(self, data: bytes) -> None:
+        """For callers that have bytes (the transports call get_buffer/buffer_updated)."""
+        self._received(data, False)
+
+    def _received(self, data: bytes | memoryview, stable: bool) -> None:
         self._last_rx = time.monotonic()
         try:
-            frames = self.decoder.feed(data)
+            frames = self.decoder.feed(data, stable=stable)
         except ProtocolError as e:
             self.abort(f"protocol error from {self.peer}: {e}")
             return

@@ -70,11 +70,13 @@ def test_whole_data_frame_in_one_chunk_is_one_uncopied_piece() -> None:
     assert bytes(out[0].data) == payload and out[0].sock_map == 7
 
 
-def test_small_piece_of_a_big_chunk_is_copied() -> None:
-    """A slice keeps its whole chunk alive: small ones are copied so retained memory stays bounded."""
+def test_small_pieces_are_copied_and_stable_input_is_sliced() -> None:
     wire = F.encode(F.Data(1, b"tiny")) + F.encode(F.Data(3, os.urandom(50_000)))
     out = F.StreamDecoder().feed(wire)
     assert type(out[0].data) is bytes and out[0].data == b"tiny"
+    buf = bytearray(wire)
+    out = F.StreamDecoder().feed(memoryview(buf), stable=True)  # the caller promises not to rewrite buf
+    assert type(out[0].data) is bytes and isinstance(out[1].data, memoryview) and out[1].data.obj is buf
 
 
 def test_mutable_input_is_not_aliased() -> None:
