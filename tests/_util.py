@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -79,3 +80,31 @@ class EchoServer:
         if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+
+async def echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """``asyncio.start_server`` callback that echoes every byte (for servers on the test's own loop)."""
+    try:
+        while data := await reader.read(1 << 16):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    writer.close()
+
+
+async def curl(*args: str, max_time: float = 20) -> tuple[int, str, str]:
+    """Run the real curl; (exit code, stdout, stderr)."""
+    p = await asyncio.create_subprocess_exec("curl", "-sS", "--max-time", str(max_time), *args,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await p.communicate()
+    return p.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def until(cond: Any, what: str, timeout: float = 10.0) -> None:
+    """Poll ``cond()`` every 20 ms; AssertionError naming ``what`` after ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.02)):
+        if cond():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from _util import run
+from _util import echo_handler as echo, run, until
 from core import frames as F
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig
@@ -28,16 +28,6 @@ async def hash_service(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     writer.close()
 
 
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(1 << 16):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    writer.close()
-
-
 async def start_pair(local_port: int, *, username="u", password="p", client_password=None, mode="tcp",
                      window: int = 1 << 20, **server_kw):
     srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username=username, password=password,
@@ -54,11 +44,7 @@ async def start_pair(local_port: int, *, username="u", password="p", client_pass
 
 
 async def wait_route(srv: CenterServer, mode: str = "tcp") -> None:
-    for _ in range(200):
-        if srv.router.for_mode(mode):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("mapping never announced")
+    await until(lambda: srv.router.for_mode(mode), "mapping announced")
 
 
 def test_tcp_mapping_64mib_both_directions_sha256() -> None:
@@ -185,11 +171,7 @@ def test_reconnects_after_server_restart_and_mappings_work() -> None:
             await cli.wait_connected(10)
             host, cport = srv.addresses["center"]
             await srv.stop()
-            for _ in range(200):
-                if cli.state != "connected":
-                    break
-                await asyncio.sleep(0.02)
-            assert cli.state != "connected"
+            await until(lambda: cli.state != "connected", "client noticing the server is gone")
             srv = CenterServer(ServerConfig(bind=f"{host}:{cport}", username="u", password="p",
                                             map_tcp_bind="127.0.0.1:0"))
             await srv.start()

@@ -2,24 +2,16 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import pytest
 
 from _servers import HttpTarget
-from _util import run
+from _util import curl, run, until
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig, parse_header_rule
 from core.server import CenterServer
 
 pytestmark = pytest.mark.timeout(90)
-
-
-async def curl(*args: str) -> tuple[int, str, str]:
-    p = await asyncio.create_subprocess_exec("curl", "-sS", "--max-time", "20", *args,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await p.communicate()
-    return p.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 async def start(target: HttpTarget, headers: list[str], **server_kw):
@@ -32,10 +24,7 @@ async def start(target: HttpTarget, headers: list[str], **server_kw):
                                 headers=[parse_header_rule(h) for h in headers])]))
     await cli.start()
     await cli.wait_connected(10)
-    for _ in range(200):
-        if srv.router.for_host("app.test"):
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: srv.router.for_host("app.test"), "mapping announced")
     return srv, cli
 
 
@@ -94,10 +83,7 @@ def test_local_service_down_reports_close_reason() -> None:
                 srv.stats.subscribe(lambda ev, rec: closed.append(rec.reason) if ev == "channel_close" else None)
                 code, out, err = await curl("-H", "Host: app.test", f"http://{host}:{port}/")
                 assert code != 0 or out == ""
-                for _ in range(100):
-                    if closed:
-                        break
-                    await asyncio.sleep(0.02)
+                await until(lambda: closed, "channel closed")
                 assert any("cannot connect to" in r for r in closed), closed
             finally:
                 await cli.stop()
@@ -116,10 +102,7 @@ def test_mapping_without_domain_takes_any_host() -> None:
             await cli.start()
             try:
                 await cli.wait_connected(10)
-                for _ in range(200):
-                    if srv.router.for_host("whatever.example"):
-                        break
-                    await asyncio.sleep(0.02)
+                await until(lambda: srv.router.for_host("whatever.example"), "mapping announced")
                 host, port = srv.addresses["http"]
                 code, out, err = await curl("-H", "Host: whatever.example", f"http://{host}:{port}/catch-all")
                 assert code == 0 and "hello /catch-all" in out, err

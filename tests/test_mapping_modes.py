@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from _servers import HttpTarget, make_cert
-from _util import free_port, run
+from _util import curl, echo_handler as echo, free_port, run, until
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig
 from core.server import CenterServer
@@ -22,23 +21,6 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
-async def curl(*args: str) -> tuple[int, str, str]:
-    p = await asyncio.create_subprocess_exec("curl", "-sS", "--max-time", "20", *args,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await p.communicate()
-    return p.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
-
-
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(1 << 16):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        pass
-    writer.close()
-
-
 async def pair(server: ServerConfig, mappings: list[MappingConfig], **client_kw):
     srv = CenterServer(server)
     await srv.start()
@@ -47,14 +29,6 @@ async def pair(server: ServerConfig, mappings: list[MappingConfig], **client_kw)
     await cli.start()
     await cli.wait_connected(10)
     return srv, cli
-
-
-async def until(cond, what: str, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if cond():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_https_mapping_terminates_tls_and_routes_by_host(tmp_path: Path) -> None:

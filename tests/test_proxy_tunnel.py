@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from _servers import HttpTarget, make_cert
-from _util import run
+from _util import curl, run, until
 from core.client import CenterClient
 from core.config import ClientConfig, ProxyListenerConfig, ServerConfig
 from core.server import CenterServer
@@ -16,13 +15,6 @@ from core.server import CenterServer
 pytestmark = pytest.mark.timeout(120)
 
 LOOPBACK_ALLOWED = ["127.0.0.1/32", "::1/128"]
-
-
-async def curl(*args: str) -> tuple[int, str, str]:
-    p = await asyncio.create_subprocess_exec("curl", "-sS", "--max-time", "20", *args,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await p.communicate()
-    return p.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 async def start(allow: list[str], listener: ProxyListenerConfig):
@@ -58,10 +50,7 @@ def test_http_https_socks5_through_tunnel(tmp_path: Path) -> None:
                 targets = set()
                 srv.stats.subscribe(lambda ev, rec: targets.add(rec.target) if ev == "channel_close" else None)
                 code, out, err = await curl("-x", proxy, plain.url("/rec"))
-                for _ in range(100):
-                    if targets:
-                        break
-                    await asyncio.sleep(0.02)
+                await until(lambda: targets, "channel closed")
                 assert plain.authority in targets
             finally:
                 await cli.stop()

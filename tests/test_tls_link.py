@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from _servers import make_cert
-from _util import run
+from _util import echo_handler as echo, run, until
 from core import tls
 from core.client import CenterClient
 from core.config import ClientConfig, ClientTls, MappingConfig, ServerConfig
@@ -26,18 +26,8 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(1 << 16):
-        writer.write(data)
-        await writer.drain()
-    writer.close()
-
-
 async def roundtrip(srv: CenterServer, n: int = 4 << 20) -> None:
-    for _ in range(200):
-        if srv.router.for_mode("tcp"):
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: srv.router.for_mode("tcp"), "mapping announced")
     r, w = await asyncio.open_connection(*srv.addresses["tcp"])
     blob = os.urandom(n)
 
