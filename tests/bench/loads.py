@@ -63,7 +63,7 @@ def wrk(port: int, seconds: float, *, close: bool = False, host: str | None = No
 
     ``proxy_target``: send absolute-form requests for that local port (``port`` is an HTTP proxy).
     """
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s"]
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "5s"]  # whole seconds only
     if close:
         argv += ["-H", "Connection: close"]
     if proxy_target is not None:
