@@ -7,13 +7,12 @@ import logging
 import random
 import ssl
 import time
-from dataclasses import replace
 
 from . import frames as F
 from .channel import ChannelStream, SocketEndpoint
 from .config import ClientConfig, MappingConfig, ProxyListenerConfig, addr_of
 from .errors import AuthError, TlsError, WmproxyError
-from .link import EXT_VERSION, Link
+from .link import Link
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 from .streams import format_addr
 
@@ -381,7 +380,12 @@ class CenterClient:
             self._listeners[lc.name] = listener
             self.addresses[lc.name] = listener.address
         else:
-            srv = await loop.create_server(lambda: ForwardEndpoint(self, lc), host, port)
+            try:
+                srv = await loop.create_server(lambda: ForwardEndpoint(self, lc), host, port)
+            except OSError as e:
+                from .server import listen_error
+
+                raise listen_error(lc.bind, e) from None
             self._listeners[lc.name] = srv
             self.addresses[lc.name] = srv.sockets[0].getsockname()[:2]
         log.info("proxy %s listening on %s:%s", lc.name, *self.addresses[lc.name])

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
-import re
 import secrets
 import signal
 import sys
@@ -191,20 +189,6 @@ class _StopSignals:
         return self.received[0] if self.received else "stop"
 
 
-def _listen_problem(exc: OSError) -> str:
-    """``cannot listen on 0.0.0.0:8091: address already in use`` from a bind failure."""
-    reason = (exc.strerror or str(exc)).strip()
-    if exc.errno == errno.EADDRINUSE or "in use" in reason.lower():
-        reason = "address already in use"
-    elif exc.errno in (errno.EACCES, errno.EPERM):
-        reason = "permission denied (ports below 1024 need privileges)"
-    elif exc.errno == errno.EADDRNOTAVAIL:
-        reason = "this machine has no such address"
-    m = re.search(r"address \('([^']*)', (\d+)", str(exc))
-    where = f" on {format_addr(m.group(1), int(m.group(2)))}" if m else ""
-    return f"cannot listen{where}: {reason}"
-
-
 async def _start(engine: Any, source: str | None) -> int | None:
     """``await engine.start()``; None when running, else the exit code after printing why."""
     try:
@@ -218,8 +202,8 @@ async def _start(engine: Any, source: str | None) -> int | None:
     except WmproxyError as e:  # e.g. "cannot listen on 0.0.0.0:8091: address already in use"
         error_line(str(e))
         return 1
-    except OSError as e:
-        error_line(_listen_problem(e))
+    except OSError as e:  # the engine names its addresses; anything else still gets one line
+        error_line(e.strerror or str(e))
         return 1
     return None
 

@@ -22,7 +22,7 @@ from .config import addr_of
 from .streams import TcpStream, format_addr, relay
 
 if TYPE_CHECKING:
-    from .server import CenterServer, Route, ServerLink
+    from .server import CenterServer, ServerLink
 
 log = logging.getLogger("wmproxy.mapping")
 
