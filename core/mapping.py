@@ -8,7 +8,11 @@
 
 TCP and proxy connections use the protocol-level fast path (no coroutine per
 chunk). HTTP connections read the first request head to route; with header
-rules every message head is rewritten, otherwise bytes are spliced as-is.
+rules every message head is rewritten, otherwise bytes are spliced as-is:
+``PublicHttpEndpoint`` reads that head in a Protocol and, for a routable
+request without rules, turns the connection into a ``SocketEndpoint`` on a
+new channel (no coroutine, no stream objects); anything else (rules, errors,
+no route) is handed to the stream-based ``serve_http_mapping``.
 """
 from __future__ import annotations
 
@@ -52,6 +56,77 @@ class PublicTcpEndpoint(SocketEndpoint):
         super().connection_made(transport)
 
 
+class PublicHttpEndpoint(asyncio.Protocol):
+    """A public HTTP(S) connection until its first request head is routed."""
+
+    def __init__(self, listeners: "MappingListeners", scheme: str) -> None:
+        self.listeners = listeners
+        self.scheme = scheme
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        from . import http1
+
+        buf = self.buf
+        buf += data
+        if buf[0] in (0x0D, 0x0A):  # stray empty lines first: the general path deals with them
+            self._hand_over()
+            return
+        try:
+            head = http1.parse_request_head(buf)
+        except http1.HttpError:
+            self._hand_over()  # it answers with the error
+            return
+        if head is None:
+            return
+        try:
+            host = http1.split_authority(head.get("host") or "", 80)[0]
+        except ValueError:
+            host = ""
+        route = self.listeners.server.router.for_host(host)
+        if route is None or route.entry.headers:
+            self._hand_over()
+            return
+        t = self.transport
+        assert t is not None
+        peer = format_addr(t.get_extra_info("peername"))
+        ch = route.link.open_channel(route.entry.domain or route.entry.name, kind="mapping",
+                                     name=route.entry.name, peer=peer, target=route.link.peer)
+        ep = SocketEndpoint(ch)
+        t.set_protocol(ep)
+        ep.connection_made(t)
+        ch.send(bytes(buf))
+
+    def eof_received(self) -> bool:
+        if not self.buf:
+            return False  # nothing was asked: close quietly
+        return self._hand_over(eof=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def _hand_over(self, eof: bool = False) -> bool:
+        """Continue on StreamReader/StreamWriter with ``serve_http_mapping`` (it re-reads the head)."""
+        t = self.transport
+        assert t is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 16, loop=loop)
+        proto = asyncio.StreamReaderProtocol(reader, loop=loop)
+        t.set_protocol(proto)
+        proto.connection_made(t)
+        reader.feed_data(bytes(self.buf))
+        keep_open = bool(proto.eof_received()) if eof else True
+        writer = asyncio.StreamWriter(t, proto, reader, loop)
+        task = loop.create_task(self.listeners._http_conn(reader, writer, self.scheme))
+        self.listeners._tasks.add(task)
+        task.add_done_callback(self.listeners._tasks.discard)
+        return keep_open
+
+
 class MappingListeners:
     """Owns every public listener of a CenterServer."""
 
@@ -78,13 +153,13 @@ class MappingListeners:
         if cfg.map_http_bind:
             host, port = addr_of(cfg.map_http_bind, "server.map_http_bind", listen=True)
             await self._listen("http", cfg.map_http_bind,
-                               asyncio.start_server(self._http_conn, host, port, limit=1 << 16))
+                               loop.create_server(lambda: PublicHttpEndpoint(self, "http"), host, port))
         if cfg.map_https_bind:
             host, port = addr_of(cfg.map_https_bind, "server.map_https_bind", listen=True)
             ctx = self._https_context()
             await self._listen("https", cfg.map_https_bind,
-                               asyncio.start_server(self._https_conn, host, port, ssl=ctx,
-                                                    limit=1 << 16, ssl_handshake_timeout=15))
+                               loop.create_server(lambda: PublicHttpEndpoint(self, "https"), host, port, ssl=ctx,
+                                                  ssl_handshake_timeout=15))
 
     async def _listen(self, name: str, addr: str, coro) -> None:
         from .server import listen_error
@@ -152,9 +227,6 @@ class MappingListeners:
         log.info("%s mapping %r listening on %s:%d", mode, name, self._tcp_host, port)
 
     # ------------------------------------------------------------ http / https
-    async def _https_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._http_conn(reader, writer, scheme="https")
-
     async def _http_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          scheme: str = "http") -> None:
         task = asyncio.current_task()
