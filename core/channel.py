@@ -194,6 +194,10 @@ class SocketEndpoint(asyncio.Protocol):
         hw = LEGACY_BUFFER_LIMIT if self.channel is not None and not self.channel.ext else 256 * 1024
         transport.set_write_buffer_limits(high=hw)  # type: ignore[attr-defined]
         if self.channel is not None:
+            if self.channel.closed:  # the peer gave up while we were still connecting
+                self.channel = None
+                transport.close()
+                return
             self.channel.attach(self)
 
     def data_received(self, data: bytes) -> None:
