@@ -29,6 +29,7 @@ MAX_PAYLOAD = (1 << 24) - 1  # what a u24 length can say
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
 _U64 = struct.Struct(">Q")
+_HEADER = struct.Struct(">III")
 
 
 class Kind(IntEnum):
@@ -171,11 +172,7 @@ def header(length: int, kind: int, flag: int, sock_map: int, server_id: int = 0)
     """The 12-byte frame header. Hot path for Data frames: kept allocation-light."""
     if length > MAX_PAYLOAD:
         raise ProtocolError(f"payload of {length} bytes exceeds the 16 MiB frame limit")
-    return (
-        (length << 8 | kind).to_bytes(4, "big")
-        + (flag << 24 | (sock_map & 0xFFFFFF)).to_bytes(4, "big")
-        + _U32.pack(server_id)
-    )
+    return _HEADER.pack(length << 8 | kind, flag << 24 | (sock_map & 0xFFFFFF), server_id)
 
 
 def _payload(frame: Frame) -> bytes:

@@ -30,6 +30,8 @@ EXT_FEATURES = ("hb", "fc", "eof", "ports")
 LINK_WRITE_HIGH = 1024 * 1024
 READ_BUFFER = 256 * 1024  # the link reads into buffers of this size (BufferedProtocol)
 READ_MIN = 16 * 1024  # a fresh buffer once less than this is left in the current one
+JOIN_SMALL = 4096  # a Data payload up to this size leaves in one piece with its header
+JOIN_FLUSH = 64 * 1024  # a flush up to this size is joined into one write (one TLS record run, one syscall)
 _ids = itertools.count(1)
 
 
@@ -59,7 +61,8 @@ class Link(asyncio.BufferedProtocol):
         self.record: LinkRecord | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
-        self._wbuf: list[bytes] = []
+        self._wbuf: list[bytes | memoryview] = []
+        self._wsize = 0  # bytes in _wbuf
         self._flush_handle: asyncio.Handle | None = None
         self._write_paused = False
         self._blocking: set[int] = set()  # legacy channels whose local side is backlogged
@@ -192,7 +195,7 @@ class Link(asyncio.BufferedProtocol):
     def send(self, frame: F.Frame) -> None:
         self._queue(F.encode(frame))
 
-    def send_data(self, sock_map: int, data: bytes) -> None:
+    def send_data(self, sock_map: int, data: bytes | memoryview) -> None:
         n = len(data)
         hdr = F.header(n, 0, 0, sock_map) if n <= F.MAX_PAYLOAD else None
         if hdr is None:  # larger than one frame can say: split
@@ -200,8 +203,12 @@ class Link(asyncio.BufferedProtocol):
                 self.send_data(sock_map, data[i:i + F.MAX_PAYLOAD])
             return
         wbuf = self._wbuf
-        wbuf.append(hdr)
-        wbuf.append(data)
+        if n <= JOIN_SMALL:
+            wbuf.append(hdr + data)  # over TLS a lone 12-byte header would be a record of its own
+        else:
+            wbuf.append(hdr)
+            wbuf.append(data)
+        self._wsize += n + F.HEADER_LEN
         if self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self._flush)
 
@@ -214,14 +221,22 @@ class Link(asyncio.BufferedProtocol):
 
     def _queue(self, data: bytes) -> None:
         self._wbuf.append(data)
+        self._wsize += len(data)
         if self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None
         buf, self._wbuf = self._wbuf, []
+        size, self._wsize = self._wsize, 0
         t = self.transport
-        if t is not None and buf and not t.is_closing():
+        if t is None or not buf or t.is_closing():
+            return
+        if len(buf) == 1:
+            t.write(buf[0])
+        elif size <= JOIN_FLUSH:
+            t.write(b"".join(buf))  # small frames of one loop iteration: one write, not one per frame
+        else:
             t.writelines(buf)
 
     def flush_now(self) -> None:
