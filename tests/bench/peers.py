@@ -252,7 +252,7 @@ def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None) ->
         raise
 
 
-def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str) -> Path_:
+def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str, server_loop: str = "uvloop") -> Path_:
     name = f"ours-{'tls' if tls else 'tcp'}{'-qasync' if loop == 'qasync' else ''}"
     label = f"ours {'TLS' if tls else 'TCP'} {'qasync' if loop == 'qasync' else 'headless'}"
     path = Path_(name, label)
@@ -263,7 +263,7 @@ def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str) -> Pat
         scfg["window"] = window
     if tls:
         scfg.update(tls=True, cert_file=str(certs.cert), key_file=str(certs.key))
-    srv, addrs = runner({"role": "server", "loop": "uvloop", "server": scfg}, tmp, f"{name}-server")
+    srv, addrs = runner({"role": "server", "loop": server_loop, "server": scfg}, tmp, f"{name}-server")
     path.procs.append(srv)
     center = addrs["center"]
     mappings = []

@@ -126,9 +126,12 @@ class Bench:
             if path is None:
                 return
             try:
-                v = self.attempt(f"{name}: idle channels", loads.idle_channels, path.ports["echo"], path.mem_roots,
+                r = self.attempt(f"{name}: idle channels", loads.idle_channels, path.ports["echo"], path.mem_roots,
                                  a.idle)
-                self.record("idle", name, v)
+                if r:
+                    self.record("idle", name, r[0])
+                    if r[1]:
+                        self.note(f"{name}: {r[1]} of {a.idle} idle connections did not echo")
             finally:
                 path.stop()
                 time.sleep(0.3)
