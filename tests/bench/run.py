@@ -309,7 +309,10 @@ class Bench:
                     pv = self.median(fig, p)
                     if fig == "startup" and ours == "ours-tls":
                         pv = None
-                    cells.append("-" if pv in (None, 0) else f"{ov / pv:.2f}x")
+                    if pv is None or (unit == "MiB" and pv < 0.5):  # no growth at all: a ratio would say nothing
+                        cells.append("-")
+                    else:
+                        cells.append(f"{ov / pv:.2f}x" if pv else "-")
                 if all(c == "-" for c in cells):
                     continue
                 lines.append(f"{label} ({'higher' if better_high else 'lower'} better)".ljust(34)
