@@ -395,10 +395,10 @@ class CenterClient:
         self.addresses.pop(name, None)
         if lst is None:
             return
-        if isinstance(lst, asyncio.AbstractServer):
-            lst.close()
+        if hasattr(lst, "stop"):  # a ProxyListener (uvloop's Server is no asyncio.AbstractServer)
+            await lst.stop()
         else:
-            await lst.stop()  # type: ignore[attr-defined]
+            lst.close()  # type: ignore[attr-defined]
 
     async def _tunnel_dial(self, host: str, port: int):
         """Reach host:port through the server: a channel carrying an HTTP CONNECT."""

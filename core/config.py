@@ -82,7 +82,7 @@ class ClientConfig:
     heartbeat_timeout: float = 30.0  # a silent link is dead after this long
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
-    window: int = 1 << 20  # per-channel flow-control window, bytes
+    window: int = 4 << 20  # per-channel flow-control window, bytes (what a stalled channel may buffer)
     max_frame: int = (1 << 24) - 1
 
 
@@ -108,7 +108,7 @@ class ServerConfig:
     deny_targets: list[str] = field(default_factory=list)
     heartbeat_interval: float = 10.0
     heartbeat_timeout: float = 30.0
-    window: int = 1 << 20
+    window: int = 4 << 20
     max_frame: int = (1 << 24) - 1
 
 

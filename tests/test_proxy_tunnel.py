@@ -119,3 +119,26 @@ def test_direct_mode_needs_no_server() -> None:
                 await cli.stop()
 
     run(main(), 60)
+
+
+def test_client_with_listeners_stops_cleanly_under_uvloop() -> None:
+    """The headless modes run on uvloop, whose Server is no asyncio.AbstractServer."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> None:
+        with HttpTarget() as plain:
+            srv, cli = await start(LOOPBACK_ALLOWED, ProxyListenerConfig(name="local", bind="127.0.0.1:0"))
+            try:
+                h, p = cli.addresses["local"]
+                code, out, err = await curl("-x", f"http://{h}:{p}", plain.url("/uv"))
+                assert code == 0 and "hello /uv" in out, err
+            finally:
+                await cli.stop()
+                await srv.stop()
+            assert cli.addresses == {} and cli.state == "stopped"
+
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 60))
+    finally:
+        loop.close()
