@@ -23,7 +23,7 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from .stats import CLOSED, OPEN, ChannelRecord
+from .stats import OPEN, ChannelRecord
 from .streams import READ_CHUNK, format_addr
 
 if TYPE_CHECKING:

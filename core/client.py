@@ -33,9 +33,7 @@ class ClientLink(Link):
     role = "client"
 
     def __init__(self, client: "CenterClient") -> None:
-        cfg = client.cfg
-        super().__init__(client.stats, window=cfg.window, max_frame=cfg.max_frame,
-                         heartbeat_interval=cfg.heartbeat_interval, heartbeat_timeout=cfg.heartbeat_timeout)
+        super().__init__(client.stats, client.cfg)
         self.client = client
         self.accepted = asyncio.Event()
         self.refused: str | None = None

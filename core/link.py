@@ -20,8 +20,9 @@ from typing import Iterable
 
 from . import frames as F
 from .channel import INITIAL_WINDOW, Channel
+from .config import ClientConfig, ServerConfig
 from .errors import ProtocolError
-from .stats import CONNECTED, ChannelRecord, LinkRecord, Stats
+from .stats import CONNECTED, LinkRecord, Stats
 
 log = logging.getLogger("wmproxy.link")
 
@@ -46,13 +47,13 @@ class Link(asyncio.BufferedProtocol):
 
     role = "link"
 
-    def __init__(self, stats: Stats, *, window: int, max_frame: int,
-                 heartbeat_interval: float, heartbeat_timeout: float) -> None:
+    def __init__(self, stats: Stats, cfg: ServerConfig | ClientConfig) -> None:
+        """``cfg`` supplies the link settings both roles share (window, max_frame, heartbeat)."""
         self.stats = stats
-        self.window = max(window, INITIAL_WINDOW)
-        self.decoder = F.StreamDecoder(max_frame)  # Data payloads pass through uncopied
-        self.hb_interval = heartbeat_interval
-        self.hb_timeout = heartbeat_timeout
+        self.window = max(cfg.window, INITIAL_WINDOW)
+        self.decoder = F.StreamDecoder(cfg.max_frame)  # Data payloads pass through uncopied
+        self.hb_interval = cfg.heartbeat_interval
+        self.hb_timeout = cfg.heartbeat_timeout
         self.id = f"{self.role}-{next(_ids)}"
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
@@ -260,9 +261,8 @@ class Link(asyncio.BufferedProtocol):
         """Open a channel to the peer (sends Create now)."""
         cid = self.allocate_id()
         ext = self.peer_ext
-        ch = self._new_channel(cid, ext, kind, name, peer, target)
-        self.send(F.Create(cid, domain, F.Flag.EXT if ext else 0))
-        return ch
+        self.send(F.Create(cid, domain, F.Flag.EXT if ext else 0))  # before the channel's Window grant
+        return self._new_channel(cid, ext, kind, name, peer, target)
 
     def accept_channel(self, frame: F.Create, *, kind: str, name: str, peer: str, target: str) -> Channel:
         """Register a channel the peer opened."""
@@ -274,6 +274,9 @@ class Link(asyncio.BufferedProtocol):
         ch = Channel(self, cid, rec, ext, self.window)
         self.channels[cid] = ch
         if ext and self.window > INITIAL_WINDOW:
+            # raise the peer's credit from INITIAL_WINDOW to our window; queued after the Create
+            # (a Window for a channel the peer does not know yet is dropped, and the channel would
+            # then stall at INITIAL_WINDOW, below the window/4 batch at which credit comes back)
             self.send_window(cid, self.window - INITIAL_WINDOW)
         if self._write_paused:
             ch.on_link_paused(True)

@@ -103,9 +103,7 @@ class ServerLink(Link):
     role = "server"
 
     def __init__(self, server: "CenterServer") -> None:
-        cfg = server.cfg
-        super().__init__(server.stats, window=cfg.window, max_frame=cfg.max_frame,
-                         heartbeat_interval=cfg.heartbeat_interval, heartbeat_timeout=cfg.heartbeat_timeout)
+        super().__init__(server.stats, server.cfg)
         self.server = server
         self.authed = not server.auth_required
         self.alive = False

@@ -261,3 +261,30 @@ def test_malformed_frame_closes_only_that_link() -> None:
             svc.close()
 
     run(main(), 60)
+
+
+@pytest.mark.parametrize("window", [256 * 1024, 1 << 20, 4 << 20, 16 << 20])
+def test_large_windows_are_granted_to_the_peer(window: int) -> None:
+    """The opener's grant above INITIAL_WINDOW must reach the peer after its Create, or the
+    reply direction stalls at 256 KiB (below the window/4 batch that returns credit)."""
+
+    async def main() -> None:
+        svc = await asyncio.start_server(echo, "127.0.0.1", 0)
+        srv, cli = await start_pair(svc.sockets[0].getsockname()[1], window=window)
+        try:
+            await cli.wait_connected(10)
+            await wait_route(srv)
+            for size in (1000, 300_000, 3_000_000):
+                r, w = await asyncio.open_connection(*srv.addresses["tcp"])
+                payload = os.urandom(size)
+                w.write(payload)
+                await w.drain()
+                w.write_eof()
+                assert await asyncio.wait_for(r.read(), 20) == payload
+                w.close()
+        finally:
+            await cli.stop()
+            await srv.stop()
+            svc.close()
+
+    run(main(), 60)
