@@ -3,6 +3,7 @@ the server routes to it, and forwards local proxy connections through it."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import ssl
@@ -50,10 +51,10 @@ class ClientLink(Link):
         self.announce(hello=True)
 
     def announce(self, hello: bool = False) -> None:
-        entries, ports = wire_mappings(self.client.cfg.mappings)
+        """Send the mappings (a later Mapping replaces the earlier set on the server)."""
+        entries, _ = wire_mappings(self.client.cfg.mappings)
         self.send(F.Mapping(entries, flag=F.Flag.EXT if hello else 0))
-        if self.peer_ext and ports:
-            self.send(F.Mapping(entries, ports, flag=F.Flag.PORTS))
+        self.announce_ports()
 
     def link_lost(self, reason: str) -> None:
         self.accepted.set()
@@ -79,8 +80,9 @@ class ClientLink(Link):
             self.accepted.set()
 
     def announce_ports(self) -> None:
+        """The per-mapping public ports, to an extension-aware server only."""
         entries, ports = wire_mappings(self.client.cfg.mappings)
-        if ports:
+        if self.peer_ext and ports:
             self.send(F.Mapping(entries, ports, flag=F.Flag.PORTS))
 
     def on_create(self, fr: F.Create) -> None:
@@ -134,9 +136,8 @@ def sniff_target(data: bytes) -> str:
             n = data[4]
             return f"{data[5:5 + n].decode('ascii', 'replace')}:{int.from_bytes(data[5 + n:7 + n], 'big')}"
         if atyp == 4 and len(data) >= 22:
-            import ipaddress
             return f"[{ipaddress.IPv6Address(data[4:20])}]:{int.from_bytes(data[20:22], 'big')}"
-    if b"://" in data[:16 + 8]:  # absolute-form HTTP request line
+    if b"://" in data[:24]:  # absolute-form HTTP request line: "GET http://host:port/..."
         try:
             url = data.split(b" ", 2)[1].decode("ascii")
             return url.split("://", 1)[1].split("/", 1)[0]
