@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,13 +15,12 @@ from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig
 from core.errors import AuthError
 from core.server import CenterServer
-from core.stats import Stats
 
 pytestmark = pytest.mark.timeout(120)
 
 
 async def hash_service(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Reads everything, answers with the SHA-256 of what it read followed by N bytes of its own."""
+    """Reads everything (until the peer half-closes), answers with the SHA-256 of it."""
     h = hashlib.sha256()
     while data := await reader.read(1 << 18):
         h.update(data)
@@ -29,7 +30,7 @@ async def hash_service(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
 
 
 async def start_pair(local_port: int, *, username="u", password="p", client_password=None, mode="tcp",
-                     window: int = 1 << 20, **server_kw):
+                     window: int = ServerConfig.window, **server_kw):
     srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username=username, password=password,
                                     map_tcp_bind="127.0.0.1:0", window=window, **server_kw))
     await srv.start()
@@ -47,13 +48,24 @@ async def wait_route(srv: CenterServer, mode: str = "tcp") -> None:
     await until(lambda: srv.router.for_mode(mode), "mapping announced")
 
 
+@contextlib.asynccontextmanager
+async def tunnel(service, **kw) -> AsyncIterator[tuple[CenterServer, CenterClient]]:
+    """A local ``service`` behind a tcp mapping: server and client connected, route announced."""
+    svc = await asyncio.start_server(service, "127.0.0.1", 0)
+    srv, cli = await start_pair(svc.sockets[0].getsockname()[1], **kw)
+    try:
+        await cli.wait_connected(10)
+        await wait_route(srv)
+        yield srv, cli
+    finally:
+        await cli.stop()
+        await srv.stop()
+        svc.close()
+
+
 def test_tcp_mapping_64mib_both_directions_sha256() -> None:
     async def main() -> None:
-        svc = await asyncio.start_server(hash_service, "127.0.0.1", 0)
-        srv, cli = await start_pair(svc.sockets[0].getsockname()[1])
-        try:
-            await cli.wait_connected(10)
-            await wait_route(srv)
+        async with tunnel(hash_service) as (srv, cli):
             assert cli.link is not None and cli.link.peer_ext
             r, w = await asyncio.open_connection(*srv.addresses["tcp"])
             payload_hash = hashlib.sha256()
@@ -66,11 +78,6 @@ def test_tcp_mapping_64mib_both_directions_sha256() -> None:
             reply = await asyncio.wait_for(r.read(), 60)
             assert reply == payload_hash.digest()
             w.close()
-            # and the other direction: the local service sends 64 MiB to the public side
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
 
     run(main(), 100)
 
@@ -85,11 +92,7 @@ def test_download_64mib_from_local_service() -> None:
         writer.close()
 
     async def main() -> None:
-        svc = await asyncio.start_server(sender, "127.0.0.1", 0)
-        srv, cli = await start_pair(svc.sockets[0].getsockname()[1])
-        try:
-            await cli.wait_connected(10)
-            await wait_route(srv)
+        async with tunnel(sender) as (srv, cli):
             r, w = await asyncio.open_connection(*srv.addresses["tcp"])
             h = hashlib.sha256()
             n = 0
@@ -99,21 +102,13 @@ def test_download_64mib_from_local_service() -> None:
             assert n == 64 << 20
             assert h.digest() == hashlib.sha256(blob * 64).digest()
             w.close()
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
 
     run(main(), 100)
 
 
 def test_200_concurrent_channels_no_mixup() -> None:
     async def main() -> None:
-        svc = await asyncio.start_server(echo, "127.0.0.1", 0)
-        srv, cli = await start_pair(svc.sockets[0].getsockname()[1])
-        try:
-            await cli.wait_connected(10)
-            await wait_route(srv)
+        async with tunnel(echo) as (srv, cli):
 
             async def one(i: int) -> None:
                 r, w = await asyncio.open_connection(*srv.addresses["tcp"])
@@ -127,10 +122,6 @@ def test_200_concurrent_channels_no_mixup() -> None:
             await asyncio.gather(*(one(i) for i in range(200)))
             snap = srv.stats.snapshot()
             assert snap.per_name["svc"][0] >= sum(10_000 + i * 37 for i in range(200))
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
 
     run(main(), 100)
 
@@ -165,10 +156,7 @@ def test_wrong_password_refused_server_keeps_serving() -> None:
 
 def test_reconnects_after_server_restart_and_mappings_work() -> None:
     async def main() -> None:
-        svc = await asyncio.start_server(echo, "127.0.0.1", 0)
-        srv, cli = await start_pair(svc.sockets[0].getsockname()[1])
-        try:
-            await cli.wait_connected(10)
+        async with tunnel(echo) as (srv, cli):
             host, cport = srv.addresses["center"]
             await srv.stop()
             await until(lambda: cli.state != "connected", "client noticing the server is gone")
@@ -181,10 +169,6 @@ def test_reconnects_after_server_restart_and_mappings_work() -> None:
             w.write(b"again")
             assert await asyncio.wait_for(r.readexactly(5), 10) == b"again"
             w.close()
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
 
     run(main(), 60)
 
@@ -205,12 +189,8 @@ def test_slow_reader_does_not_block_other_channel_nor_grow_memory() -> None:
         await echo(reader, writer)
 
     async def main() -> None:
-        svc = await asyncio.start_server(firehose, "127.0.0.1", 0)
         window = 256 * 1024
-        srv, cli = await start_pair(svc.sockets[0].getsockname()[1], window=window)
-        try:
-            await cli.wait_connected(10)
-            await wait_route(srv)
+        async with tunnel(firehose, window=window) as (srv, cli):
             slow_r, slow_w = await asyncio.open_connection(*srv.addresses["tcp"], limit=1024)
             slow_w.write(b"F")
             await slow_w.drain()
@@ -230,20 +210,13 @@ def test_slow_reader_does_not_block_other_channel_nor_grow_memory() -> None:
             assert ch.down < 16 * 1024 * 1024
             slow_w.close()
             w.close()
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
 
     run(main(), 60)
 
 
 def test_malformed_frame_closes_only_that_link() -> None:
     async def main() -> None:
-        svc = await asyncio.start_server(echo, "127.0.0.1", 0)
-        srv, cli = await start_pair(svc.sockets[0].getsockname()[1])
-        try:
-            await cli.wait_connected(10)
+        async with tunnel(echo) as (srv, cli):
             r, w = await asyncio.open_connection(*srv.addresses["center"])
             w.write(F.encode(F.Token("u", "p")) + bytes.fromhex("000001ff0000000100000000") + b"x")
             await w.drain()
@@ -255,10 +228,6 @@ def test_malformed_frame_closes_only_that_link() -> None:
             assert await asyncio.wait_for(r.readexactly(2), 10) == b"ok"
             w.close()
             assert cli.state == "connected"
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
 
     run(main(), 60)
 
@@ -269,11 +238,7 @@ def test_large_windows_are_granted_to_the_peer(window: int) -> None:
     reply direction stalls at 256 KiB (below the window/4 batch that returns credit)."""
 
     async def main() -> None:
-        svc = await asyncio.start_server(echo, "127.0.0.1", 0)
-        srv, cli = await start_pair(svc.sockets[0].getsockname()[1], window=window)
-        try:
-            await cli.wait_connected(10)
-            await wait_route(srv)
+        async with tunnel(echo, window=window) as (srv, cli):
             for size in (1000, 300_000, 3_000_000):
                 r, w = await asyncio.open_connection(*srv.addresses["tcp"])
                 payload = os.urandom(size)
@@ -282,9 +247,5 @@ def test_large_windows_are_granted_to_the_peer(window: int) -> None:
                 w.write_eof()
                 assert await asyncio.wait_for(r.read(), 20) == payload
                 w.close()
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
 
     run(main(), 60)
