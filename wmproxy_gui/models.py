@@ -13,7 +13,8 @@ import dataclasses
 import time
 from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
 
-from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex,
+from PySide6.QtCore import QT_TRANSLATE_NOOP
+from PySide6.QtCore import (QAbstractTableModel, QCoreApplication, QModelIndex, QObject, QPersistentModelIndex,
                             QSortFilterProxyModel, Qt, QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor
 
@@ -67,11 +68,37 @@ class _Row:
         self.down_rate = 0.0
 
 
-class ChannelTableModel(QAbstractTableModel):
+class _Table(QAbstractTableModel):
+    """Columns from ``HEADERS`` (translated), rows from ``_rows``: what every table here shares."""
+
+    HEADERS: tuple[str, ...] = ()
+    _rows: list[Any]
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return QCoreApplication.translate("models", self.HEADERS[section])
+        return None
+
+
+class ChannelTableModel(_Table):
     """Open channels of a Stats registry, refreshed once a second by diffing on record key."""
 
     NAME, PEER, TARGET, UP, DOWN, RATE, AGE = range(7)
-    HEADERS = ("Mapping / proxy", "Peer", "Target", "Up", "Down", "Rate", "Age")
+    HEADERS = (  # column titles: marked for lupdate, translated when shown
+        QT_TRANSLATE_NOOP("models", "Mapping / proxy"),
+        QT_TRANSLATE_NOOP("models", "Peer"),
+        QT_TRANSLATE_NOOP("models", "Target"),
+        QT_TRANSLATE_NOOP("models", "Up"),
+        QT_TRANSLATE_NOOP("models", "Down"),
+        QT_TRANSLATE_NOOP("models", "Rate"),
+        QT_TRANSLATE_NOOP("models", "Age"),
+    )
 
     refreshed = Signal(object)  # the Snapshot just applied, for graphs and totals
 
@@ -90,16 +117,6 @@ class ChannelTableModel(QAbstractTableModel):
             self.timer.start()
 
     # ---- Qt API
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.tr(self.HEADERS[section])
-        return None
 
     def data(self, index: _Index, role: int = _DISPLAY) -> Any:
         if not index.isValid():
@@ -224,26 +241,21 @@ class ChannelFilterModel(QSortFilterProxyModel):
 
 # ------------------------------------------------------------------ totals and links
 
-class TotalsModel(QAbstractTableModel):
+class TotalsModel(_Table):
     """Bytes per mapping/proxy name since start (closed channels included) and open channel count."""
 
     NAME, OPEN, UP, DOWN = range(4)
-    HEADERS = ("Mapping / proxy", "Open", "Up", "Down")
+    HEADERS = (  # column titles: marked for lupdate, translated when shown
+        QT_TRANSLATE_NOOP("models", "Mapping / proxy"),
+        QT_TRANSLATE_NOOP("models", "Open"),
+        QT_TRANSLATE_NOOP("models", "Up"),
+        QT_TRANSLATE_NOOP("models", "Down"),
+    )
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[tuple[str, int, int, int]] = []
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.tr(self.HEADERS[section])
-        return None
 
     def data(self, index: _Index, role: int = _DISPLAY) -> Any:
         if not index.isValid():
@@ -275,11 +287,19 @@ class TotalsModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 1), self.index(len(rows) - 1, len(self.HEADERS) - 1))
 
 
-class LinkTableModel(QAbstractTableModel):
+class LinkTableModel(_Table):
     """Center links of one role: on the server page, every connected client."""
 
     PEER, USER, MAPPINGS, TLS, UP, DOWN, SINCE = range(7)
-    HEADERS = ("Peer", "Username", "Mappings", "TLS", "Up", "Down", "Connected")
+    HEADERS = (  # column titles: marked for lupdate, translated when shown
+        QT_TRANSLATE_NOOP("models", "Peer"),
+        QT_TRANSLATE_NOOP("models", "Username"),
+        QT_TRANSLATE_NOOP("models", "Mappings"),
+        QT_TRANSLATE_NOOP("models", "TLS"),
+        QT_TRANSLATE_NOOP("models", "Up"),
+        QT_TRANSLATE_NOOP("models", "Down"),
+        QT_TRANSLATE_NOOP("models", "Connected"),
+    )
 
     def __init__(self, role: str = "server", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -287,16 +307,6 @@ class LinkTableModel(QAbstractTableModel):
         self._rows: list[LinkRecord] = []
         self._taken = time.time()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.tr(self.HEADERS[section])
-        return None
 
     def link(self, row: int) -> LinkRecord:
         return self._rows[row]
@@ -335,7 +345,7 @@ class LinkTableModel(QAbstractTableModel):
 T = TypeVar("T")
 
 
-class _ConfigListModel(QAbstractTableModel, Generic[T]):
+class _ConfigListModel(_Table, Generic[T]):
     """A list of config dataclasses with an "enabled" checkbox in column 0."""
 
     HEADERS: tuple[str, ...] = ()
@@ -351,13 +361,6 @@ class _ConfigListModel(QAbstractTableModel, Generic[T]):
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._items)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.tr(self.HEADERS[section])
-        return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
@@ -447,7 +450,15 @@ def copy_name(name: str, taken: set[str]) -> str:
 
 
 class MappingTableModel(_ConfigListModel[MappingConfig]):
-    HEADERS = ("On", "Name", "Mode", "Local address", "Domain", "Remote port", "Header rules")
+    HEADERS = (  # column titles: marked for lupdate, translated when shown
+        QT_TRANSLATE_NOOP("models", "On"),
+        QT_TRANSLATE_NOOP("models", "Name"),
+        QT_TRANSLATE_NOOP("models", "Mode"),
+        QT_TRANSLATE_NOOP("models", "Local address"),
+        QT_TRANSLATE_NOOP("models", "Domain"),
+        QT_TRANSLATE_NOOP("models", "Remote port"),
+        QT_TRANSLATE_NOOP("models", "Header rules"),
+    )
 
     def _cell(self, m: MappingConfig, col: int) -> Any:
         return ("", m.name, m.mode, m.local_addr or "-", m.domain or "-",
@@ -456,7 +467,13 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
 
 
 class ProxyTableModel(_ConfigListModel[ProxyListenerConfig]):
-    HEADERS = ("On", "Name", "Listen on", "Protocols", "Authentication")
+    HEADERS = (  # column titles: marked for lupdate, translated when shown
+        QT_TRANSLATE_NOOP("models", "On"),
+        QT_TRANSLATE_NOOP("models", "Name"),
+        QT_TRANSLATE_NOOP("models", "Listen on"),
+        QT_TRANSLATE_NOOP("models", "Protocols"),
+        QT_TRANSLATE_NOOP("models", "Authentication"),
+    )
 
     def _cell(self, p: ProxyListenerConfig, col: int) -> Any:
         return ("", p.name, p.bind, " ".join(p.protocols),
