@@ -21,12 +21,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from . import frames as F
-from .channel import ChannelStream, SocketEndpoint
+from .channel import Channel, ChannelStream, SocketEndpoint
 from .config import addr_of
 from .streams import TcpStream, format_addr, relay
 
 if TYPE_CHECKING:
-    from .server import CenterServer, ServerLink
+    from .server import CenterServer, Route, ServerLink
 
 log = logging.getLogger("wmproxy.mapping")
 
@@ -83,19 +83,14 @@ class PublicHttpEndpoint(asyncio.Protocol):
             return
         if head is None:
             return
-        try:
-            host = http1.split_authority(head.get("host") or "", 80)[0]
-        except ValueError:
-            host = ""
-        route = self.listeners.server.router.for_host(host)
+        route = self.listeners.server.router.for_host(request_host(head))
         if route is None or route.entry.headers:
             self._hand_over()
             return
         t = self.transport
         assert t is not None
         peer = format_addr(t.get_extra_info("peername"))
-        ch = route.link.open_channel(route.entry.domain or route.entry.name, kind="mapping",
-                                     name=route.entry.name, peer=peer, target=route.link.peer)
+        ch = open_http_channel(route, peer)
         ep = SocketEndpoint(ch)
         t.set_protocol(ep)
         ep.connection_made(t)
@@ -245,6 +240,22 @@ class MappingListeners:
                 self._tasks.discard(task)
 
 
+def request_host(head) -> str:
+    """The Host a request is routed by, without its port ("" when absent or malformed)."""
+    from . import http1
+
+    try:
+        return http1.split_authority(head.get("host") or "", 80)[0]
+    except ValueError:
+        return ""
+
+
+def open_http_channel(route: "Route", peer: str) -> Channel:
+    """A channel to the client serving ``route``; a domain-less mapping is named, as tcp ones are."""
+    return route.link.open_channel(route.entry.domain or route.entry.name, kind="mapping",
+                                   name=route.entry.name, peer=peer, target=route.link.peer)
+
+
 async def serve_http_mapping(server: "CenterServer", client: TcpStream, scheme: str) -> None:
     """Route one public HTTP connection by its first request's Host."""
     from . import http1
@@ -259,17 +270,13 @@ async def serve_http_mapping(server: "CenterServer", client: TcpStream, scheme: 
         return
     if head is None:
         return
-    try:
-        host = http1.split_authority(head.get("host") or "", 80)[0]
-    except ValueError:
-        host = ""
+    host = request_host(head)
     route = server.router.for_host(host)
     if route is None:
         client.write(http1.make_response(404, f"no mapping serves host {host or '(none)'}"))
         await client.drain()
         return
-    ch = route.link.open_channel(route.entry.domain or route.entry.name, kind="mapping", name=route.entry.name,
-                                 peer=client.peer, target=route.link.peer)
+    ch = open_http_channel(route, client.peer)
     upstream = ChannelStream(ch, route.link.peer)
     if not route.entry.headers:
         client.unread(bytes(buf))
