@@ -53,6 +53,13 @@
     </message>
 </context>
 <context>
+    <name>EntryDialog</name>
+    <message>
+        <source>Enabled</source>
+        <translation>启用</translation>
+    </message>
+</context>
+<context>
     <name>GenerateDialog</name>
     <message>
         <source>Generate CA</source>
@@ -282,10 +289,6 @@
     <message>
         <source>One per line: [proxy] [+|-|?] name [value]. &quot;proxy&quot; rewrites the request to your service, otherwise the response; + add, - remove, ? set if missing.</source>
         <translation>每行一条：[proxy] [+|-|?] 名称 [值]。带 “proxy” 时改写发往你服务的请求，否则改写响应；+ 添加，- 删除，? 缺少时设置。</translation>
-    </message>
-    <message>
-        <source>Enabled</source>
-        <translation>启用</translation>
     </message>
     <message>
         <source>(not needed for proxy)</source>
@@ -650,10 +653,6 @@
     <message>
         <source>Stored in the OS keyring, never in a file.</source>
         <translation>保存在系统钥匙串中，绝不写入文件。</translation>
-    </message>
-    <message>
-        <source>Enabled</source>
-        <translation>启用</translation>
     </message>
 </context>
 <context>

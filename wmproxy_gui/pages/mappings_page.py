@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
                                QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QSpinBox, QStackedWidget, QTableView, QVBoxLayout, QWidget)
@@ -33,7 +33,31 @@ MODE_HINTS = {
 
 # ------------------------------------------------------------------ dialogs
 
-class MappingDialog(QDialog):
+class EntryDialog(QDialog):
+    """What the mapping and proxy dialogs share: an Enabled box under the form, OK/Cancel below."""
+
+    form: Any
+
+    def _finish(self, enabled: bool) -> None:
+        # explicit context: self.tr() here would look the text up under the subclass's name
+        self.enabled = QCheckBox(QCoreApplication.translate("EntryDialog", "Enabled"))
+        self.enabled.setObjectName("enabled")
+        self.enabled.setChecked(enabled)
+        self.form.addRow("", self.enabled)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok.setObjectName("ok")
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(self.form)
+        lay.addWidget(self.buttons)
+
+    def _accept(self) -> None:
+        raise NotImplementedError
+
+
+class MappingDialog(EntryDialog):
     """Add or edit one mapping. OK stays disabled while any field has a problem."""
 
     def __init__(self, mapping: MappingConfig | None, others: list[MappingConfig],
@@ -71,19 +95,7 @@ class MappingDialog(QDialog):
         self.form.add("headers", self.tr("Header rules"), self.headers,
                       self.tr("One per line: [proxy] [+|-|?] name [value]. \"proxy\" rewrites the request "
                               "to your service, otherwise the response; + add, - remove, ? set if missing."))
-        self.enabled = QCheckBox(self.tr("Enabled"))
-        self.enabled.setObjectName("enabled")
-        self.enabled.setChecked(m.enabled)
-        self.form.addRow("", self.enabled)
-
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok.setObjectName("ok")
-        self.buttons.accepted.connect(self._accept)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(self.form)
-        lay.addWidget(self.buttons)
+        self._finish(m.enabled)
         for w in (self.name, self.local_addr, self.domain):
             w.textChanged.connect(self.validate)
         self.mode.currentTextChanged.connect(self.validate)
@@ -136,7 +148,7 @@ class MappingDialog(QDialog):
             self.accept()
 
 
-class ProxyDialog(QDialog):
+class ProxyDialog(EntryDialog):
     """Add or edit a local proxy listener (HTTP/HTTPS CONNECT/SOCKS5 on this machine)."""
 
     def __init__(self, proxy: ProxyListenerConfig | None, others: list[ProxyListenerConfig],
@@ -172,18 +184,7 @@ class ProxyDialog(QDialog):
             QLineEdit(placeholderText=self.tr("unchanged (stored in the keyring)") if has_password else ""),
             self.tr("Stored in the OS keyring, never in a file."))
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.enabled = QCheckBox(self.tr("Enabled"))
-        self.enabled.setObjectName("enabled")
-        self.enabled.setChecked(p.enabled)
-        self.form.addRow("", self.enabled)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok.setObjectName("ok")
-        self.buttons.accepted.connect(self._accept)
-        self.buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(self.form)
-        lay.addWidget(self.buttons)
+        self._finish(p.enabled)
         for w in (self.name, self.bind, self.username, self.password):
             w.textChanged.connect(self.validate)
         self.enabled.toggled.connect(self.validate)
