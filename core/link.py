@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import time
-from typing import Iterable
 
 from . import frames as F
 from .channel import INITIAL_WINDOW, Channel
@@ -342,15 +340,8 @@ class Link(asyncio.BufferedProtocol):
         if self.record is not None:
             self.stats.update_link(self.record, state=CONNECTED, **changes)
 
-    @staticmethod
-    def features_text(features: Iterable[str]) -> str:
-        return ",".join(features)
 
-
-def ext_ack(window_hint: int = 0) -> F.Token:
-    """The server's answer to an extension-flagged Token (never sent to a legacy client)."""
-    return F.Token(EXT_VERSION, Link.features_text(EXT_FEATURES), F.Flag.EXT | F.Flag.ACK)
-
-
-def random_jitter() -> float:
-    return int.from_bytes(os.urandom(2), "big") / 65535
+def ext_ack() -> F.Token:
+    """The server's answer to an extension-flagged hello (never sent to a legacy client):
+    version in the username field, comma-separated features in the password field."""
+    return F.Token(EXT_VERSION, ",".join(EXT_FEATURES), F.Flag.EXT | F.Flag.ACK)
