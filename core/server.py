@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hmac
 import ipaddress
 import logging
 import ssl
@@ -15,6 +14,7 @@ from . import frames as F
 from .channel import ChannelStream
 from .config import ServerConfig, addr_of
 from .errors import ConfigError, WmproxyError
+from .http_proxy import credentials_match
 from .link import EXT_FEATURES, Link, ext_ack
 from .stats import Stats
 
@@ -44,10 +44,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _same(a: str | None, b: str | None) -> bool:
-    return hmac.compare_digest((a or "").encode(), (b or "").encode())
 
 
 @dataclass
@@ -156,7 +152,7 @@ class ServerLink(Link):
         cfg = self.server.cfg
         if self.server.auth_required and not self.authed:
             # compare both fields, always, in constant time
-            ok = _same(tok.username, cfg.username) & _same(tok.password, cfg.password)
+            ok = credentials_match(tok.username, tok.password, cfg.username or "", cfg.password or "")
             if not ok:
                 self._refuse(REASON_AUTH_FAILED)
                 return
