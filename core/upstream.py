@@ -4,7 +4,7 @@ Upstream keeps everything in one ``[proxy]`` table whose meaning depends on
 the role: a client has ``server`` (where the center is), a server has
 ``mode = "server"`` and/or ``map_*_bind``. The key mapping is documented in
 docs/configuration.md; keys we have no use for (``control``, ``mode``,
-``default_level``, ``udp_bind``...) are ignored and logged at debug level.
+``default_level``, ``udp_bind``...) are reported once per file at WARNING, naming the key.
 Errors name the upstream key (``proxy.bind_addr``), not ours.
 """
 from __future__ import annotations
@@ -44,13 +44,15 @@ ROLES = ("client", "server")
 UPSTREAM_DEFAULT_BIND = "127.0.0.1:8090"  # upstream's bind_addr default
 _FLAG_BITS = {1: "http", 2: "https", 4: "socks5"}
 
-# [proxy] keys read per role; anything else is ignored (debug log)
+# [proxy] keys read per role; anything else is reported (WARNING) and ignored
 _CLIENT_KEYS = frozenset({"server", "username", "password", "ts", "domain", "cert", "key", "two_way_tls",
-                          "mappings", "bind_addr", "flag"})
-_SERVER_KEYS = frozenset({"center_addr", "bind_addr", "username", "password", "tc", "cert", "key", "two_way_tls",
+                          "mappings", "bind", "bind_addr", "flag"})
+_SERVER_KEYS = frozenset({"center_addr", "bind_addr", "bind", "username", "password", "tc", "cert", "key", "two_way_tls",
                           "map_http_bind", "map_https_bind", "map_tcp_bind", "map_proxy_bind", "map_cert",
                           "map_key", "flag", "allow_targets", "deny_targets", "allow_anonymous", "client_ca"})
 _MAPPING_KEYS = frozenset({"name", "mode", "local_addr", "domain", "headers", "remote_port"})
+# read for role detection only: never reported as unsupported
+_ROLE_KEYS = frozenset({"mode"})
 
 
 def is_upstream(data: Any) -> bool:
@@ -138,10 +140,12 @@ def parse_flag(value: Any, reader: _Reader, key: str = "flag") -> tuple[str, ...
     return tuple(out)
 
 
-def _ignored(table: dict[str, Any], used: frozenset[str], prefix: str) -> None:
+def _ignored(table: dict[str, Any], used: frozenset[str], prefix: str, source: str | None) -> None:
+    """One WARNING per key of ``table`` that wmproxy-gui does not support (it is ignored)."""
     for key in table:
-        if key not in used:
-            log.debug("ignoring upstream key %s.%s (not used by wmproxy-gui)", prefix, key)
+        if key not in used and key not in _ROLE_KEYS:
+            log.warning("%s: upstream key %s.%s is not supported by wmproxy-gui; ignored",
+                        source or "config", prefix, key)
 
 
 def _headers(value: Any, reader: _Reader, key: str) -> list:
@@ -175,7 +179,7 @@ def _mappings(value: Any, reader: _Reader) -> list[MappingConfig]:
         if not isinstance(m, dict):
             raise reader.err(mk, "expected a table with name, mode, local_addr, domain, headers")
         r = _Reader(m, reader.source, f"{reader.prefix}.{mk}")
-        _ignored(m, _MAPPING_KEYS, r.prefix)
+        _ignored(m, _MAPPING_KEYS, r.prefix, reader.source)
         name = r.opt_str("name")
         if name is None:
             raise r.err("name", "missing (this key is required)")
@@ -194,11 +198,15 @@ def _mappings(value: Any, reader: _Reader) -> list[MappingConfig]:
 
 
 def _client(proxy: dict[str, Any], r: _Reader) -> tuple[ClientConfig, dict[str, str]]:
-    _ignored(proxy, _CLIENT_KEYS, "proxy")
+    _ignored(proxy, _CLIENT_KEYS, "proxy", r.source)
+    # upstream's current key is "bind"; its example files use the older "bind_addr"
+    bind_key = "bind" if r.opt_str("bind") else "bind_addr"
+    if bind_key == "bind" and r.opt_str("bind_addr"):
+        log.warning("%s: both proxy.bind and proxy.bind_addr are set; using proxy.bind", r.source)
     names: dict[str, str] = {"client.server": "proxy.server", "client.username": "proxy.username",
                              "client.password": "proxy.password", "client.tls.server_name": "proxy.domain",
                              "client.tls.cert_file": "proxy.cert", "client.tls.key_file": "proxy.key",
-                             "client.proxy[0].bind": "proxy.bind_addr", "client.proxy[0].protocols": "proxy.flag",
+                             "client.proxy[0].bind": f"proxy.{bind_key}", "client.proxy[0].protocols": "proxy.flag",
                              "client.proxy[0].username": "proxy.username",
                              "client.proxy[0].password": "proxy.password"}
     server = r.opt_str("server")
@@ -214,11 +222,11 @@ def _client(proxy: dict[str, Any], r: _Reader) -> tuple[ClientConfig, dict[str, 
                     "which wmproxy-gui does not have: no client certificate will be presented", r.source)
     listener = ProxyListenerConfig(
         name="proxy",
-        bind=r.opt_str("bind_addr") or UPSTREAM_DEFAULT_BIND,
+        bind=r.opt_str(bind_key) or UPSTREAM_DEFAULT_BIND,
         protocols=parse_flag(proxy.get("flag"), r),
     )
     if _addr_ok(listener.bind) and not is_loopback_host(parse_addr(listener.bind, listen=True)[0]):
-        log.warning("%s: proxy.bind_addr %s lets other machines use this proxy", r.source, listener.bind)
+        log.warning("%s: proxy.%s %s lets other machines use this proxy", r.source, bind_key, listener.bind)
     username, password = r.opt_str("username"), r.opt_str("password")
     cfg = ClientConfig(tls=tls, mappings=_mappings(proxy.get("mappings"), r), proxies=[listener], direct=direct)
     if server is not None:
@@ -231,11 +239,12 @@ def _client(proxy: dict[str, Any], r: _Reader) -> tuple[ClientConfig, dict[str, 
 
 
 def _server(proxy: dict[str, Any], r: _Reader) -> tuple[ServerConfig, dict[str, str]]:
-    _ignored(proxy, _SERVER_KEYS, "proxy")
+    _ignored(proxy, _SERVER_KEYS, "proxy", r.source)
     center_key = "center_addr" if r.opt_str("center_addr") else "bind_addr"
-    if center_key == "center_addr" and r.opt_str("bind_addr"):
-        log.info("%s: proxy.bind_addr (a local proxy on the server) is not supported; only center_addr "
-                 "is used", r.source)
+    for key in ("bind_addr", "bind"):
+        if key != center_key and r.opt_str(key):
+            log.warning("%s: upstream key proxy.%s (a local proxy listener on the server) is not supported "
+                        "by wmproxy-gui; ignored", r.source, key)
     names = {"server.bind": f"proxy.{center_key}", "server.username": "proxy.username",
              "server.password": "proxy.password", "server.tls": "proxy.tc", "server.cert_file": "proxy.cert",
              "server.key_file": "proxy.key", "server.client_ca": "proxy.client_ca",
@@ -263,15 +272,18 @@ def _server(proxy: dict[str, Any], r: _Reader) -> tuple[ServerConfig, dict[str, 
     bind = r.opt_str(center_key)
     if bind is not None:
         cfg.bind = bind
-    if r.bool("two_way_tls") and cfg.tls:
-        # upstream checks client certs against the server's own cert chain
+    if r.bool("two_way_tls"):
+        # Upstream (src/option.rs get_tls_accept) trusts client certificates against the server's own
+        # `cert` chain, and without `cert` against its built-in certificate, which we do not ship.
+        # Mutual TLS is a security option: enforce it or refuse to start, never run without it.
+        if not cfg.tls:
+            raise r.err("two_way_tls", "needs tc = true (client certificates are checked in the TLS handshake)")
         client_ca = r.opt_str("client_ca") or cfg.cert_file
-        if client_ca:
-            cfg.two_way_tls, cfg.client_ca = True, client_ca
-        else:
-            log.warning("%s: two_way_tls is set without cert/client_ca; upstream uses its built-in "
-                        "certificate, which wmproxy-gui does not have: client certificates are not required "
-                        "(set client_ca to require them)", r.source)
+        if not client_ca:
+            raise r.err("two_way_tls", "set cert and key (client certificates are then checked against that "
+                                       "certificate, as upstream does) or client_ca; upstream's built-in "
+                                       "certificate is not available in wmproxy-gui")
+        cfg.two_way_tls, cfg.client_ca = True, client_ca
     return cfg, names
 
 
@@ -303,7 +315,7 @@ def upstream_from_dict(data: dict[str, Any], source: str | None = None, role: st
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     for key in data:
         if key != "proxy":
-            log.debug("ignoring upstream key %s (not used by wmproxy-gui)", key)
+            log.warning("%s: upstream key %s is not supported by wmproxy-gui; ignored", source or "config", key)
     proxy = data.get("proxy")
     if not isinstance(proxy, dict):
         raise ConfigError("expected a table of settings", file=source, key="proxy")

@@ -24,11 +24,10 @@ def echo_server() -> Iterator[tuple[str, int]]:
         srv.stop()
 
 
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The shared read-only data checkout (../shared beside the repo, as CI clones it)."""
-    path = Path(__file__).resolve().parents[2] / "shared"
-    if not (path / "wire" / "wmproxy_frames.json").is_file():
-        pytest.fail(f"shared data not found at {path}: clone the shared repo beside this one "
-                    f"(expected {path}/wire/wmproxy_frames.json)", pytrace=False)
-    return path
+def data_dir() -> Path:
+    """The suite's own test data (tests/data): wire vectors and upstream-format config fixtures."""
+    return DATA_DIR

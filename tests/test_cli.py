@@ -21,7 +21,7 @@ from wmproxy_gui import cli
 
 pytestmark = pytest.mark.timeout(120)
 
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "wmproxy-configs"
+UPSTREAM = Path(__file__).resolve().parent / "data" / "upstream"
 ROUND_TRIPS = 8  # echo exchanges through the tunnel in the end-to-end test
 
 

@@ -20,9 +20,9 @@ def _bytes(name: str) -> bytes:
     return bytes.fromhex(BY_NAME[name]["hex"])
 
 
-def test_vector_file_covers_every_legacy_kind(shared_dir):
+def test_vector_file_covers_every_legacy_kind(data_dir):
     # Guards against a truncated vector file silently shrinking the tests below.
-    assert (shared_dir / "wire" / "wmproxy_frames.json").is_file()
+    assert (data_dir / "wmproxy_frames.json").is_file()
     assert {v["kind_byte"] for v in VECTORS} == {0, 1, 2, 3, 4}
     assert len(NAMES) == len(VECTORS) >= 10
 

@@ -13,8 +13,9 @@ from core.upstream import detect_role, load_any, load_upstream
 
 pytestmark = pytest.mark.timeout(60)
 
-CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "wmproxy-configs"
-SIX = ["client.toml", "client.yaml", "mapping_client.toml", "mapping_server.toml", "server.toml", "server.yaml"]
+CONFIGS = Path(__file__).resolve().parent / "data" / "upstream"
+LOADABLE = ["client.toml", "client.yaml", "mapping_client.toml", "mapping_server.toml", "server.toml"]
+ALL = [*LOADABLE, "server.yaml"]
 
 TOML_HEADERS = [
     HeaderRule(True, HeaderOp.REPLACE, "x-forward-for", "{client_ip}"),
@@ -31,17 +32,16 @@ YAML_HEADERS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _shared_present() -> None:
-    missing = [n for n in SIX if not (CONFIGS / n).is_file()]
-    if missing:
-        pytest.fail(f"upstream example configs missing in {CONFIGS}: {missing} "
-                    "(clone the shared repo beside this one)", pytrace=False)
+def test_fixtures_are_the_suites_own() -> None:
+    # the suite reads nothing outside the repository (a user's clone has only the project)
+    repo = Path(__file__).resolve().parents[1]
+    assert CONFIGS.is_relative_to(repo)
+    assert sorted(p.name for p in CONFIGS.iterdir() if p.suffix in (".toml", ".yaml")) == sorted(ALL)
 
 
-def test_all_six_files_load_with_load_any_and_load_upstream() -> None:
+def test_loadable_files_load_with_load_any_and_load_upstream() -> None:
     roles = {}
-    for name in SIX:
+    for name in LOADABLE:
         a = load_any(CONFIGS / name)
         b = load_upstream(CONFIGS / name)
         assert (a.server, a.client) == (b.server, b.client)
@@ -49,11 +49,12 @@ def test_all_six_files_load_with_load_any_and_load_upstream() -> None:
         assert (a.server is None) != (a.client is None)
         assert a.source == str(CONFIGS / name)
     assert roles == {"client.toml": "client", "client.yaml": "client", "mapping_client.toml": "client",
-                     "mapping_server.toml": "server", "server.toml": "server", "server.yaml": "server"}
+                     "mapping_server.toml": "server", "server.toml": "server"}
 
 
-@pytest.mark.parametrize("name, headers", [("client.toml", TOML_HEADERS), ("client.yaml", YAML_HEADERS)])
-def test_client_files(name: str, headers: list[HeaderRule]) -> None:
+@pytest.mark.parametrize("name, headers, bind_key", [("client.toml", TOML_HEADERS, "bind"),
+                                                     ("client.yaml", YAML_HEADERS, "bind_addr")])
+def test_client_files(name: str, headers: list[HeaderRule], bind_key: str) -> None:
     c = load_any(CONFIGS / name).client
     assert c is not None
     assert c.server == "127.0.0.1:8091"
@@ -63,7 +64,8 @@ def test_client_files(name: str, headers: list[HeaderRule]) -> None:
     assert c.direct is False
     assert len(c.proxies) == 1
     p = c.proxies[0]
-    assert p.bind == "0.0.0.0:8090" and p.protocols == PROXY_PROTOCOLS
+    # both upstream spellings of the proxy listener: "bind" (current) and "bind_addr" (older files)
+    assert p.bind == "0.0.0.0:8090" and p.protocols == PROXY_PROTOCOLS, bind_key
     assert p.username is None  # the center credentials are not the local proxy's
     web, tcp = c.mappings
     assert (web.name, web.mode, web.local_addr, web.domain) == ("web", "http", "127.0.0.1:8080", "localhost")
@@ -71,45 +73,90 @@ def test_client_files(name: str, headers: list[HeaderRule]) -> None:
     assert (tcp.name, tcp.mode, tcp.local_addr, tcp.domain, tcp.headers) == ("tcp", "tcp", "127.0.0.1:8080", "", [])
 
 
+def test_bind_wins_over_bind_addr_and_errors_name_the_key_used(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    p = write(tmp_path, "c.toml", '[proxy]\nserver = "h:1"\nbind = "127.0.0.1:1081"\nbind_addr = "127.0.0.1:1082"\n')
+    with caplog.at_level(logging.WARNING, logger="wmproxy.upstream"):
+        c = load_any(p).client
+    assert c is not None and c.proxies[0].bind == "127.0.0.1:1081"
+    assert any("proxy.bind and proxy.bind_addr" in r.getMessage() for r in caplog.records)
+    bad = write(tmp_path, "b.toml", '[proxy]\nserver = "h:1"\nbind = "nowhere"\n')
+    with pytest.raises(ConfigError) as err:
+        load_any(bad)
+    assert err.value.key == "proxy.bind" and "not HOST:PORT" in err.value.problem
+
+
 def test_mapping_client_toml() -> None:
     c = load_any(CONFIGS / "mapping_client.toml").client
     assert c is not None
     assert c.server == "wmproxy_server_docker:8091"
-    assert c.tls.enabled is False  # ts commented out
+    assert c.tls.enabled is False  # no ts
     assert [m.local_addr for m in c.mappings] == ["192.168.17.22:8080", "192.168.17.22:8080"]
     assert c.mappings[0].headers == TOML_HEADERS
     assert c.proxies[0].protocols == ("http", "https", "socks5")
+    assert [m.remote_port for m in c.mappings] == [None, 2222]
 
 
-@pytest.mark.parametrize("name", ["server.toml", "server.yaml", "mapping_server.toml"])
-def test_server_files(name: str) -> None:
-    s = load_any(CONFIGS / name).server
+def test_server_toml_old_layout() -> None:
+    s = load_any(CONFIGS / "server.toml").server
     assert s is not None
     assert s.bind == "0.0.0.0:8091"  # no center_addr: bind_addr is the center listener
     assert (s.username, s.password) == ("wmproxy", "wmproxy")
     assert (s.map_http_bind, s.map_tcp_bind, s.map_https_bind) == ("0.0.0.0:8001", "0.0.0.0:8002", "0.0.0.0:8003")
     assert s.map_proxy_bind is None
-    assert s.map_cert is None and s.map_key is None  # YAML "map_cert:" (empty) and TOML commented out
-    assert s.proxy_protocols == PROXY_PROTOCOLS  # YAML flag: 7, TOML default
-    expect_tls = name != "mapping_server.toml"
-    assert s.tls is expect_tls  # tc
-    # upstream's two_way_tls relies on its built-in cert; without cert/client_ca we cannot require client certs
-    assert s.two_way_tls is False and s.client_ca is None
+    assert s.map_cert is None and s.map_key is None
+    assert s.proxy_protocols == PROXY_PROTOCOLS
+    assert s.tls is True and s.two_way_tls is False and s.client_ca is None
+
+
+def test_mapping_server_toml_current_layout() -> None:
+    s = load_any(CONFIGS / "mapping_server.toml").server
+    assert s is not None
+    assert s.bind == "0.0.0.0:8091"  # center_addr
+    certs = CONFIGS.resolve() / "certs"
+    assert (s.cert_file, s.key_file) == (str(certs / "center.crt"), str(certs / "center.key"))
+    assert (s.map_cert, s.map_key) == (str(certs / "public.crt"), str(certs / "public.key"))
+    assert s.tls and s.two_way_tls and s.client_ca == s.cert_file  # upstream trusts its own cert chain
+    assert s.map_proxy_bind == "127.0.0.1:8004"
+    assert s.proxy_protocols == ("http", "socks5")
+    assert s.allow_targets == ["10.0.0.0/8"] and s.deny_targets == ["10.1.0.0/16:22"]
+
+
+def test_two_way_tls_without_a_certificate_refuses_naming_the_key() -> None:
+    # upstream would use its built-in certificate: we cannot, so never run without mutual TLS
+    with pytest.raises(ConfigError) as err:
+        load_any(CONFIGS / "server.yaml")
+    assert err.value.key == "proxy.two_way_tls" and err.value.file == str(CONFIGS / "server.yaml")
+    assert "set cert and key" in err.value.problem and "client_ca" in err.value.problem
+
+
+def test_two_way_tls_without_tc_refuses(tmp_path: Path) -> None:
+    p = write(tmp_path, "s.toml", '[proxy]\nmode = "server"\nbind_addr = "127.0.0.1:8091"\n'
+                                  'cert = "s.crt"\nkey = "s.key"\ntwo_way_tls = true\n')
+    with pytest.raises(ConfigError) as err:
+        load_any(p)
+    assert err.value.key == "proxy.two_way_tls" and "tc = true" in err.value.problem
 
 
 def test_imported_files_convert_to_native_and_back() -> None:
-    for name in SIX:
+    for name in LOADABLE:
         cfg = load_any(CONFIGS / name)
         again = loads_config(dump_config(cfg), "native.toml")
         assert (again.server, again.client) == (cfg.server, cfg.client), name
 
 
-def test_ignored_keys_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+def test_unsupported_keys_are_warned_once_naming_the_key(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="wmproxy.upstream"):
         load_any(CONFIGS / "mapping_server.toml")
-    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
-    assert any("default_level" in m for m in debug)
-    assert any("proxy.mode" in m for m in debug)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for key in ("default_level", "control", "proxy.server_id"):
+        assert sum(f"upstream key {key} " in m for m in warned) == 1, (key, warned)
+    assert not any("proxy.mode" in m for m in warned)  # read for role detection: supported
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="wmproxy.upstream"):
+        load_any(CONFIGS / "server.toml")
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("proxy.udp_bind" in m for m in warned) and any("default_level" in m for m in warned)
 
 
 # ---------------------------------------------------------------- mapping details on synthetic files
@@ -170,7 +217,7 @@ def test_role_detection_and_override(tmp_path: Path) -> None:
     # a server file read as a client: bind_addr becomes the local proxy listener
     c = load_any(CONFIGS / "server.toml", role="client").client
     assert c is not None and c.proxies[0].bind == "0.0.0.0:8091" and c.direct
-    s = load_any(CONFIGS / "client.toml", role="server").server
+    s = load_any(CONFIGS / "mapping_client.toml", role="server").server
     assert s is not None and s.bind == "0.0.0.0:8090"
     with pytest.raises(ValueError):
         load_any(CONFIGS / "client.toml", role="both")

@@ -277,7 +277,7 @@ def ClientTls_default():
     return ClientTls()
 
 
-def test_import_and_export_from_the_page(controller, profile_store, shared_dir, tmp_path, qtbot, qrun):
+def test_import_and_export_from_the_page(controller, profile_store, data_dir, tmp_path, qtbot, qrun):
     page = ProfilesPage(controller)
     qtbot.addWidget(page)
     # a native export round trip through the page (no keyring needed: no password involved)

@@ -119,19 +119,19 @@ def test_link_parse_errors(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["client.toml", "client.yaml", "mapping_client.toml"])
-def test_read_upstream_client_configs(tmp_path, shared_dir, name):
+def test_read_upstream_client_configs(tmp_path, data_dir, name):
     store = ProfileStore(tmp_path / "p.toml")
-    p = store.read_file(shared_dir / "wmproxy-configs" / name)
+    p = store.read_file(data_dir / "upstream" / name)
     assert p.client.username == "wmproxy" and p.client.password == "wmproxy"  # a draft: upsert moves it
     assert [m.name for m in p.client.mappings] == ["web", "tcp"]
     web = p.client.mappings[0]
     assert web.mode == "http" and web.domain == "localhost" and len(web.headers) >= 4
 
 
-def test_upstream_server_config_is_not_a_profile(tmp_path, shared_dir):
+def test_upstream_server_config_is_not_a_profile(tmp_path, data_dir):
     store = ProfileStore(tmp_path / "p.toml")
     with pytest.raises(ConfigError, match="Server page"):
-        store.read_file(shared_dir / "wmproxy-configs" / "server.toml")
+        store.read_file(data_dir / "upstream" / "server.toml")
 
 
 # ------------------------------------------------------------------ keyring (real Secret Service)
@@ -206,9 +206,9 @@ def test_export_file_and_link_round_trip_without_password(secret_service, profil
     assert len(store.load()) == 3
 
 
-def test_import_upstream_config_moves_its_password_to_the_keyring(secret_service, profile_store, shared_dir):
+def test_import_upstream_config_moves_its_password_to_the_keyring(secret_service, profile_store, data_dir):
     store = profile_store
-    p = store.import_file(shared_dir / "wmproxy-configs" / "client.yaml")
+    p = store.import_file(data_dir / "upstream" / "client.yaml")
     assert store.password(p.id) == "wmproxy"
     assert b"wmproxy\"" not in store.path.read_bytes().replace(b'username = "wmproxy"', b"")
     assert "password" not in store.path.read_text()
