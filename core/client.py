@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import random
+import secrets
 import ssl
 import time
 
@@ -13,7 +14,7 @@ from . import frames as F
 from .channel import ChannelStream, SocketEndpoint
 from .config import ClientConfig, MappingConfig, ProxyListenerConfig, addr_of
 from .errors import AuthError, TlsError, WmproxyError
-from .link import Link
+from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 from .streams import format_addr
 
@@ -62,13 +63,21 @@ class ClientLink(Link):
     def on_control(self, fr: F.Frame) -> None:
         if isinstance(fr, F.Token):
             if fr.flag & F.Flag.EXT and fr.flag & F.Flag.ACK and not self.peer_ext:
+                version, feats, _ = parse_ext_token(fr)
                 self.peer_ext = True
-                log.info("server speaks extensions (%s: %s)", fr.username, fr.password)
+                self.features = frozenset(EXT_FEATURES) & (feats | set(V1_FEATURES))
+                log.info("server speaks extensions (%s: %s)", fr.username, ",".join(sorted(feats)))
                 self.announce_ports()
+                if version >= 2:  # it waits for our list (and our id) before routing our mappings,
+                    # so the ports block above is in place before anything is routed
+                    self.send(ext_token((f"id={self.client.client_id}",)))
                 self.start_heartbeat()
-                self.set_connected(extensions=tuple(fr.password.split(",")))
+                self.set_connected(extensions=tuple(sorted(self.features)))
                 self.accepted.set()
             return  # anything else: ignore (a legacy client would have panicked)
+        if isinstance(fr, F.Status):
+            self.client.on_mapping_status(fr.mappings)
+            return
         if isinstance(fr, F.Close):  # channel 0: the server refuses or closes us
             reason = fr.reason or "closed by server"
             if self.sent_token and not self.accepted.is_set() and "authentication" not in reason:
@@ -87,15 +96,16 @@ class ClientLink(Link):
 
     def on_create(self, fr: F.Create) -> None:
         """The server routes a public connection to us: find the mapping, dial it."""
-        m = self.client.find_mapping(fr.domain or "")
+        m = self.client.find_mapping(fr.domain or "", fr.mode)
         if m is None:
             self.send_close(fr.sock_map, f"no mapping named or serving {fr.domain!r} on this client")
             return
+        peer = fr.peer or "unknown"  # the public client's address (extension "meta"; a legacy server never says)
         if m.mode == "proxy":
-            ch = self.accept_channel(fr, kind="mapping", name=m.name, peer="server", target="(proxy)")
-            self.client.spawn(self.client.serve_proxy_mapping(ChannelStream(ch, "server"), ch))
+            ch = self.accept_channel(fr, kind="mapping", name=m.name, peer=peer, target="(proxy)")
+            self.client.spawn(self.client.serve_proxy_mapping(ChannelStream(ch, peer), ch))
             return
-        ch = self.accept_channel(fr, kind="mapping", name=m.name, peer="server", target=m.local_addr)
+        ch = self.accept_channel(fr, kind="mapping", name=m.name, peer=peer, target=m.local_addr)
         self.client.spawn(self.client.connect_local(ch, m.local_addr))
 
 
@@ -158,6 +168,9 @@ class CenterClient:
         self.link: ClientLink | None = None
         self.addresses: dict[str, tuple[str, int]] = {}
         self.server_fingerprint: str | None = None
+        self.client_id = secrets.token_hex(8)  # one per client, sent to version-2 servers (domain ownership)
+        # what the server made of each mapping (extension "status"): name -> MappingState
+        self.mapping_status: dict[str, F.MappingState] = {}
         self._listeners: dict[str, object] = {}
         self._run_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -336,8 +349,11 @@ class CenterClient:
             self.link = None
 
     # ------------------------------------------------------------ mappings
-    def find_mapping(self, domain: str) -> MappingConfig | None:
-        live = [m for m in self.cfg.mappings if m.enabled]
+    def find_mapping(self, domain: str, mode: str = "") -> MappingConfig | None:
+        """The mapping a server's Create names. With ``mode`` (our server says which mode it routed)
+        by (mode, domain) or (mode, name); without (a legacy server) the first domain match, then
+        the name, as upstream's client does."""
+        live = [m for m in self.cfg.mappings if m.enabled and (not mode or m.mode == mode)]
         for m in live:
             if domain and m.domain == domain:
                 return m
@@ -345,6 +361,17 @@ class CenterClient:
             if m.name == domain:
                 return m
         return None
+
+    def on_mapping_status(self, states: tuple[F.MappingState, ...]) -> None:
+        """The server's verdict on our mappings; refusals are logged once per change."""
+        new = {s.name: s for s in states}
+        for name, st in new.items():
+            old = self.mapping_status.get(name)
+            if not st.ok and old != st:
+                log.warning("server refused mapping %r: %s", name, st.message)
+            elif st.ok and old is not None and not old.ok:
+                log.info("mapping %r is now served (port %d)", name, st.port)
+        self.mapping_status = new
 
     async def connect_local(self, ch, local_addr: str) -> None:
         loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ Layout (byte-compatible with upstream wmproxy's Rust encoder):
       Token   4: short username, short password
     short string = u8 length + UTF-8 bytes (max 255)
 
-Kinds 5 and 6 are our extensions (see core/PROTOCOL.md); they are only ever
+Kinds 5, 6 and 7 are our extensions (see core/PROTOCOL.md); they are only ever
 sent to a peer that negotiated them, because upstream panics on unknown kinds.
 """
 from __future__ import annotations
@@ -41,8 +41,10 @@ class Kind(IntEnum):
     # extensions, negotiated (never sent to a legacy peer)
     PING = 5
     WINDOW = 6
+    STATUS = 7
 
 
+MAX_KIND = Kind.STATUS
 LEGACY_KINDS = frozenset({Kind.DATA, Kind.CREATE, Kind.CLOSE, Kind.MAPPING, Kind.TOKEN})
 
 
@@ -55,7 +57,9 @@ class Flag(IntFlag):
     # Extension bits. Upstream's ProtFlag::new() maps any byte with an unknown
     # bit to zero, so a legacy peer silently ignores them (core/PROTOCOL.md).
     EOF = 0x40  # on Close: half-close (no more data from the sender)
+    RST = 0x20  # on Close: the sender's end failed or was reset; abort yours (no clean end)
     PORTS = 0x40  # on Mapping: a block of per-mapping public ports follows
+    META = 0x40  # on Create: mode, public peer and public destination addresses follow the domain
     EXT = 0x80  # on Token/Mapping from a client: "I speak the extensions"; on Create: extension channel
 
 
@@ -97,10 +101,16 @@ class Data:
 
 @dataclass(slots=True)
 class Create:
+    """Open a channel. With flag ``META`` (extension ``meta``) the server also says which
+    mapping mode the public connection arrived on and its real addresses (``host:port``)."""
+
     sock_map: int
     domain: str | None = None
     flag: int = 0
     server_id: int = 0
+    mode: str = ""  # META: the public listener's mode (http, https, tcp, proxy)
+    peer: str = ""  # META: the public client's address
+    dest: str = ""  # META: the public address it connected to
     kind = Kind.CREATE
 
 
@@ -156,7 +166,28 @@ class Window:
     kind = Kind.WINDOW
 
 
-Frame = Union[Data, Create, Close, Mapping, Token, Ping, Window]
+@dataclass(frozen=True, slots=True)
+class MappingState:
+    """What the server made of one announced mapping (extension ``status``)."""
+
+    name: str
+    ok: bool
+    port: int = 0  # the public port it is reachable on (0: none, or not known)
+    message: str = ""  # why it was refused, or a note ("waiting for ... to disconnect")
+
+
+@dataclass(slots=True)
+class Status:
+    """Server -> client on channel 0 (extension): the outcome of the client's mappings."""
+
+    mappings: tuple[MappingState, ...] = ()
+    flag: int = 0
+    sock_map: int = 0
+    server_id: int = 0
+    kind = Kind.STATUS
+
+
+Frame = Union[Data, Create, Close, Mapping, Token, Ping, Window, Status]
 
 
 # ---------------------------------------------------------------- encoding
@@ -168,6 +199,12 @@ def _short(s: str, what: str) -> bytes:
     return bytes((len(b),)) + b
 
 
+def cut_short(s: str) -> str:
+    """``s`` cut to what a short string holds (255 UTF-8 bytes, never inside a character)."""
+    b = s.encode("utf-8")
+    return s if len(b) <= 255 else b[:255].decode("utf-8", "ignore")
+
+
 def header(length: int, kind: int, flag: int, sock_map: int, server_id: int = 0) -> bytes:
     """The 12-byte frame header. Hot path for Data frames: kept allocation-light."""
     if length > MAX_PAYLOAD:
@@ -177,7 +214,11 @@ def header(length: int, kind: int, flag: int, sock_map: int, server_id: int = 0)
 
 def _payload(frame: Frame) -> bytes:
     if isinstance(frame, Create):
-        return _short(frame.domain or "", "domain")
+        domain = _short(frame.domain or "", "domain")
+        if frame.flag & Flag.META:
+            return b"".join((domain, _short(frame.mode, "mode"), _short(frame.peer, "peer address"),
+                             _short(frame.dest, "destination address")))
+        return domain
     if isinstance(frame, Close):
         return _short(frame.reason, "close reason")
     if isinstance(frame, Token):
@@ -199,6 +240,12 @@ def _payload(frame: Frame) -> bytes:
         return _U64.pack(frame.nonce)
     if isinstance(frame, Window):
         return _U32.pack(frame.increment)
+    if isinstance(frame, Status):
+        out = [_U16.pack(len(frame.mappings))]
+        for m in frame.mappings:
+            out += [_short(m.name, "mapping name"), bytes((1 if m.ok else 0,)), _U16.pack(m.port),
+                    _short(cut_short(m.message), "status message")]
+        return b"".join(out)
     raise TypeError(f"not a frame: {frame!r}")
 
 
@@ -264,8 +311,11 @@ def decode_payload(kind: int, flag: int, sock_map: int, server_id: int, payload:
     r = _Reader(payload, k.name.capitalize())
     if k == Kind.CREATE:
         domain = r.short("domain")
+        mode = peer = dest = ""
+        if flag & Flag.META:
+            mode, peer, dest = r.short("mode"), r.short("peer address"), r.short("destination address")
         r.done()
-        return Create(sock_map, domain or None, flag, server_id)
+        return Create(sock_map, domain or None, flag, server_id, mode, peer, dest)
     if k == Kind.CLOSE:
         reason = r.short("reason")
         r.done()
@@ -296,6 +346,14 @@ def decode_payload(kind: int, flag: int, sock_map: int, server_id: int, payload:
         nonce = _U64.unpack(r.take(8, "nonce"))[0]
         r.done()
         return Ping(nonce, flag, sock_map, server_id)
+    if k == Kind.STATUS:
+        states = []
+        for _ in range(r.u16("mapping count")):
+            name = r.short("mapping name")
+            ok = r.u8("ok") != 0
+            states.append(MappingState(name, ok, r.u16("port"), r.short("status message")))
+        r.done()
+        return Status(tuple(states), flag, sock_map, server_id)
     inc = _U32.unpack(r.take(4, "increment"))[0]
     r.done()
     return Window(sock_map, inc, flag, server_id)
@@ -311,7 +369,7 @@ def decode(buf: bytes | bytearray | memoryview, max_payload: int = MAX_PAYLOAD) 
     if len(buf) < HEADER_LEN:
         return None
     length, kind, flag, sock_map, server_id = parse_header(buf)
-    if kind > Kind.WINDOW:
+    if kind > MAX_KIND:
         raise ProtocolError(f"unknown frame kind {kind}")
     if length > max_payload:
         raise ProtocolError(f"frame of {length} bytes exceeds the {max_payload}-byte limit")
@@ -344,7 +402,7 @@ class FrameDecoder:
         with memoryview(buf) as mv:
             while n - pos >= HEADER_LEN:
                 length, kind, flag, sock_map, server_id = parse_header(mv, pos)
-                if kind > Kind.WINDOW:
+                if kind > MAX_KIND:
                     raise ProtocolError(f"unknown frame kind {kind}")
                 if length > self.max_payload:
                     raise ProtocolError(f"frame of {length} bytes exceeds the {self.max_payload}-byte limit")
@@ -388,7 +446,7 @@ class StreamDecoder:
 
     def _header(self, buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int, int, int, int]:
         h = parse_header(buf, pos)
-        if h[1] > Kind.WINDOW:
+        if h[1] > MAX_KIND:
             raise ProtocolError(f"unknown frame kind {h[1]}")
         if h[0] > self.max_payload:
             raise ProtocolError(f"frame of {h[0]} bytes exceeds the {self.max_payload}-byte limit")

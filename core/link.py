@@ -24,8 +24,12 @@ from .stats import CONNECTED, LinkRecord, Stats
 
 log = logging.getLogger("wmproxy.link")
 
-EXT_VERSION = "wmproxy-gui/1"
-EXT_FEATURES = ("hb", "fc", "eof", "ports")
+EXT_NAME = "wmproxy-gui"
+EXT_VERSION = 2
+# version 1: every extension-aware peer has these (the hello bit says so)
+V1_FEATURES = ("hb", "fc", "eof", "ports")
+# version 2: used only when both sides list them (the server in its ack, the client in its answer)
+EXT_FEATURES = (*V1_FEATURES, "meta", "rst", "status")
 LINK_WRITE_HIGH = 1024 * 1024
 READ_BUFFER = 256 * 1024  # the link reads into buffers of this size (BufferedProtocol)
 READ_MIN = 16 * 1024  # a fresh buffer once less than this is left in the current one
@@ -56,7 +60,8 @@ class Link(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
         self.channels: dict[int, Channel] = {}
-        self.peer_ext = False  # peer speaks our extensions: we may send kinds 5/6
+        self.peer_ext = False  # peer speaks our extensions (version 1 at least): we may send kinds 5/6
+        self.features: frozenset[str] = frozenset()  # extensions both sides listed
         self.record: LinkRecord | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
@@ -191,6 +196,10 @@ class Link(asyncio.BufferedProtocol):
         self.on_control(fr)
 
     # ------------------------------------------------------------ writing
+    def has(self, feature: str) -> bool:
+        """Both sides negotiated ``feature`` (core/PROTOCOL.md)."""
+        return feature in self.features
+
     def send(self, frame: F.Frame) -> None:
         self._queue(F.encode(frame))
 
@@ -255,11 +264,17 @@ class Link(asyncio.BufferedProtocol):
                 return cid
         raise ProtocolError("no free channel id on this link")
 
-    def open_channel(self, domain: str | None, *, kind: str, name: str, peer: str, target: str) -> Channel:
-        """Open a channel to the peer (sends Create now)."""
+    def open_channel(self, domain: str | None, *, kind: str, name: str, peer: str, target: str,
+                     mode: str = "", dest: str = "") -> Channel:
+        """Open a channel to the peer (sends Create now). ``mode``/``peer``/``dest`` travel in the
+        Create when the peer negotiated ``meta``: the mapping mode and the public addresses."""
         cid = self.allocate_id()
         ext = self.peer_ext
-        self.send(F.Create(cid, domain, F.Flag.EXT if ext else 0))  # before the channel's Window grant
+        flag = F.Flag.EXT if ext else 0
+        if mode and self.has("meta"):
+            self.send(F.Create(cid, domain, flag | F.Flag.META, 0, mode, F.cut_short(peer), F.cut_short(dest)))
+        else:
+            self.send(F.Create(cid, domain, flag))  # before the channel's Window grant
         return self._new_channel(cid, ext, kind, name, peer, target)
 
     def accept_channel(self, frame: F.Create, *, kind: str, name: str, peer: str, target: str) -> Channel:
@@ -341,7 +356,23 @@ class Link(asyncio.BufferedProtocol):
             self.stats.update_link(self.record, state=CONNECTED, **changes)
 
 
-def ext_ack() -> F.Token:
-    """The server's answer to an extension-flagged hello (never sent to a legacy client):
-    version in the username field, comma-separated features in the password field."""
-    return F.Token(EXT_VERSION, ",".join(EXT_FEATURES), F.Flag.EXT | F.Flag.ACK)
+def ext_token(extra: tuple[str, ...] = ()) -> F.Token:
+    """Our extension announcement, flagged ``EXT | ACK``: ``wmproxy-gui/2`` in the username field,
+    comma-separated features (then ``key=value`` parameters) in the password field. The server sends
+    it to acknowledge a hello (never to a legacy client); a version-2 client answers with its own."""
+    return F.Token(f"{EXT_NAME}/{EXT_VERSION}", ",".join((*EXT_FEATURES, *extra)), F.Flag.EXT | F.Flag.ACK)
+
+
+def parse_ext_token(tok: F.Token) -> tuple[int, frozenset[str], dict[str, str]]:
+    """(version, features, parameters) of a peer's extension announcement; version 0 if it is none."""
+    name, _, ver = tok.username.partition("/")
+    version = int(ver) if name == EXT_NAME and ver.isdigit() else 0
+    feats: set[str] = set()
+    params: dict[str, str] = {}
+    for item in tok.password.split(","):
+        key, eq, value = item.strip().partition("=")
+        if eq:
+            params[key] = value
+        elif key:
+            feats.add(key)
+    return version, frozenset(feats), params

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from . import frames as F
 from .channel import Channel, ChannelStream, SocketEndpoint
@@ -26,7 +26,8 @@ from .config import addr_of
 from .streams import TcpStream, format_addr, relay
 
 if TYPE_CHECKING:
-    from .server import CenterServer, Route, ServerLink
+    from .router import Route
+    from .server import CenterServer, ServerLink
 
 log = logging.getLogger("wmproxy.mapping")
 
@@ -34,25 +35,25 @@ MIN_REMOTE_PORT = 1024
 
 
 class PublicTcpEndpoint(SocketEndpoint):
-    """A public TCP connection: opens a channel to the client serving ``mode``/``name``."""
+    """A public TCP connection: opens a channel to the client that ``resolve()`` names."""
 
-    def __init__(self, server: "CenterServer", mode: str, name: str | None = None) -> None:
+    def __init__(self, mode: str, resolve: Callable[[], "Route | None"], what: str) -> None:
         super().__init__(None)
-        self.server = server
         self.mode = mode
-        self.name = name
+        self.resolve = resolve
+        self.what = what  # for the log line when nobody serves it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = format_addr(transport.get_extra_info("peername"))
-        route = self.server.router.for_mode(self.mode, self.name)
-        if route is None:
-            log.info("no client serves a %s mapping%s; closing %s", self.mode,
-                     f" {self.name!r}" if self.name else "", peer)
+        route = self.resolve()
+        if route is None or not route.link.alive:
+            log.info("no client serves %s; closing %s", self.what, peer)
             transport.close()
             return
         # upstream's client finds the mapping by domain or name; tcp/proxy send the name
         self.channel = route.link.open_channel(route.entry.name, kind="mapping", name=route.entry.name,
-                                               peer=peer, target=route.link.peer)
+                                               peer=peer, target=route.link.peer, mode=self.mode,
+                                               dest=format_addr(transport.get_extra_info("sockname")))
         super().connection_made(transport)
 
 
@@ -83,14 +84,14 @@ class PublicHttpEndpoint(asyncio.Protocol):
             return
         if head is None:
             return
-        route = self.listeners.server.router.for_host(request_host(head))
+        route = self.listeners.server.router.for_host(self.scheme, request_host(head))
         if route is None or route.entry.headers:
             self._hand_over()
             return
         t = self.transport
         assert t is not None
         peer = format_addr(t.get_extra_info("peername"))
-        ch = open_http_channel(route, peer)
+        ch = open_http_channel(route, peer, format_addr(t.get_extra_info("sockname")))
         ep = SocketEndpoint(ch)
         t.set_protocol(ep)
         ep.connection_made(t)
@@ -130,6 +131,7 @@ class MappingListeners:
         self._servers: dict[str, asyncio.AbstractServer] = {}
         # public port -> (owning link, mapping name, addresses key, listener)
         self._port_servers: dict[int, tuple["ServerLink", str, str, asyncio.AbstractServer]] = {}
+        self._port_errors: dict[tuple["ServerLink", int], str] = {}  # why a link's remote_port is not open
         self._tasks: set[asyncio.Task] = set()
         self._tcp_host = "0.0.0.0"
 
@@ -140,11 +142,11 @@ class MappingListeners:
             host, port = addr_of(cfg.map_tcp_bind, "server.map_tcp_bind", listen=True)
             self._tcp_host = host
             await self._listen("tcp", cfg.map_tcp_bind,
-                               loop.create_server(lambda: PublicTcpEndpoint(self.server, "tcp"), host, port))
+                               loop.create_server(lambda: self._shared_endpoint("tcp"), host, port))
         if cfg.map_proxy_bind:
             host, port = addr_of(cfg.map_proxy_bind, "server.map_proxy_bind", listen=True)
             await self._listen("proxy", cfg.map_proxy_bind,
-                               loop.create_server(lambda: PublicTcpEndpoint(self.server, "proxy"), host, port))
+                               loop.create_server(lambda: self._shared_endpoint("proxy"), host, port))
         if cfg.map_http_bind:
             host, port = addr_of(cfg.map_http_bind, "server.map_http_bind", listen=True)
             await self._listen("http", cfg.map_http_bind,
@@ -155,6 +157,10 @@ class MappingListeners:
             await self._listen("https", cfg.map_https_bind,
                                loop.create_server(lambda: PublicHttpEndpoint(self, "https"), host, port, ssl=ctx,
                                                   ssl_handshake_timeout=15))
+
+    def _shared_endpoint(self, mode: str) -> PublicTcpEndpoint:
+        router = self.server.router
+        return PublicTcpEndpoint(mode, lambda: router.for_mode(mode), f"the shared {mode} port")
 
     async def _listen(self, name: str, addr: str, coro) -> None:
         from .server import listen_error
@@ -187,33 +193,57 @@ class MappingListeners:
         self._port_servers.clear()
 
     # ------------------------------------------------------------ per-mapping ports (extension)
-    def update_ports(self, link: "ServerLink", entries: tuple[F.MappingEntry, ...], ports: dict[str, int]) -> None:
+    def update_ports(self, link: "ServerLink", entries: tuple[F.MappingEntry, ...],
+                     ports: dict[str, int]) -> "asyncio.Future | None":
+        """Open and close ``link``'s per-mapping ports; a future that is done once all are settled."""
         modes = {e.name: e.mode for e in entries if e.mode in ("tcp", "proxy")}
         wanted = {p: n for n, p in ports.items() if n in modes}
+        for key in [k for k in self._port_errors if k[0] is link]:
+            del self._port_errors[key]
         for port, (owner, name, key, srv) in list(self._port_servers.items()):
             if owner is link and wanted.get(port) != name:
                 srv.close()
                 del self._port_servers[port]
                 self.server.addresses.pop(key, None)
+        opening = []
         for port, name in wanted.items():
-            if port in self._port_servers:
+            held = self._port_servers.get(port)
+            if held is not None:
+                if held[0] is not link:
+                    self._port_errors[(link, port)] = f"remote_port {port} is used by another client's mapping"
                 continue
             if port < MIN_REMOTE_PORT:
-                log.warning("client %s asked for remote_port %d of %r: below %d, refused",
-                            link.peer, port, name, MIN_REMOTE_PORT)
+                why = f"remote_port {port} is below {MIN_REMOTE_PORT}: refused"
+                log.warning("client %s, mapping %r: %s", link.peer, name, why)
+                self._port_errors[(link, port)] = why
                 continue
             t = asyncio.get_running_loop().create_task(self._open_port(link, name, modes[name], port))
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
+            opening.append(t)
+        return asyncio.gather(*opening, return_exceptions=True) if opening else None
+
+    def port_error(self, link: "ServerLink", port: int) -> str | None:
+        """Why ``link``'s remote_port is not open (None: it is, or it is still opening)."""
+        return self._port_errors.get((link, port))
 
     async def _open_port(self, link: "ServerLink", name: str, mode: str, port: int) -> None:
+        from .server import listen_error
+
         loop = asyncio.get_running_loop()
+
+        def route() -> "Route | None":
+            return next((r for r in self.server.router.routes_of(link) if r.entry.name == name), None)
+
         try:
-            srv = await loop.create_server(lambda: PublicTcpEndpoint(self.server, mode, name), self._tcp_host, port)
+            srv = await loop.create_server(lambda: PublicTcpEndpoint(mode, route, f"{mode} mapping {name!r}"),
+                                           self._tcp_host, port)
         except OSError as e:
-            log.warning("cannot open remote_port %d for mapping %r: %s", port, name, e.strerror or e)
+            why = str(listen_error(f"{self._tcp_host}:{port}", e))
+            log.warning("mapping %r of client %s: %s", name, link.peer, why)
+            self._port_errors[(link, port)] = why
             return
-        if not link.alive:
+        if not link.alive or port in self._port_servers:
             srv.close()
             return
         key = f"{mode}:{name}"
@@ -250,10 +280,11 @@ def request_host(head) -> str:
         return ""
 
 
-def open_http_channel(route: "Route", peer: str) -> Channel:
+def open_http_channel(route: "Route", peer: str, dest: str) -> Channel:
     """A channel to the client serving ``route``; a domain-less mapping is named, as tcp ones are."""
     return route.link.open_channel(route.entry.domain or route.entry.name, kind="mapping",
-                                   name=route.entry.name, peer=peer, target=route.link.peer)
+                                   name=route.entry.name, peer=peer, target=route.link.peer,
+                                   mode=route.entry.mode, dest=dest)
 
 
 async def serve_http_mapping(server: "CenterServer", client: TcpStream, scheme: str) -> None:
@@ -271,12 +302,12 @@ async def serve_http_mapping(server: "CenterServer", client: TcpStream, scheme: 
     if head is None:
         return
     host = request_host(head)
-    route = server.router.for_host(host)
+    route = server.router.for_host(scheme, host)
     if route is None:
         client.write(http1.make_response(404, f"no mapping serves host {host or '(none)'}"))
         await client.drain()
         return
-    ch = open_http_channel(route, client.peer)
+    ch = open_http_channel(route, client.peer, client.local)
     upstream = ChannelStream(ch, route.link.peer)
     if not route.entry.headers:
         client.unread(bytes(buf))

@@ -8,19 +8,20 @@ import errno
 import ipaddress
 import logging
 import ssl
-from dataclasses import dataclass, field
 
 from . import frames as F
 from .channel import ChannelStream
 from .config import ServerConfig, addr_of
 from .errors import ConfigError, WmproxyError
 from .http_proxy import credentials_match
-from .link import EXT_FEATURES, Link, ext_ack
+from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
+from .router import Route, Router
 from .stats import Stats
 
 log = logging.getLogger("wmproxy.server")
 
 AUTH_TIMEOUT = 10.0
+FEATURES_GRACE = 1.0  # a version-1 client never lists its features: apply its mappings after this long
 REASON_AUTH_FAILED = "authentication failed: wrong username or password"
 REASON_AUTH_REQUIRED = "authentication required: send a Token first"
 
@@ -46,55 +47,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass
-class Route:
-    link: "ServerLink"
-    entry: F.MappingEntry
-
-
-@dataclass
-class Router:
-    """Which client link serves which mapping. Newest announcement wins."""
-
-    by_domain: dict[str, Route] = field(default_factory=dict)
-    by_mode: dict[str, list[Route]] = field(default_factory=dict)
-
-    def update(self, link: "ServerLink", entries: tuple[F.MappingEntry, ...]) -> None:
-        self.remove(link)
-        for e in entries:
-            r = Route(link, e)
-            if e.mode in ("http", "https") and e.domain:
-                self.by_domain[e.domain.lower()] = r
-            self.by_mode.setdefault(e.mode, []).append(r)
-
-    def remove(self, link: "ServerLink") -> None:
-        self.by_domain = {d: r for d, r in self.by_domain.items() if r.link is not link}
-        for mode, routes in self.by_mode.items():
-            routes[:] = [r for r in routes if r.link is not link]
-
-    def for_host(self, host: str) -> Route | None:
-        host = host.lower().rstrip(".")
-        r = self.by_domain.get(host)
-        if r is None:  # "*.example.com" wildcards
-            parts = host.split(".")
-            for i in range(1, len(parts)):
-                r = self.by_domain.get("*." + ".".join(parts[i:]))
-                if r is not None:
-                    break
-        if r is None:  # an http/https mapping with no domain takes any host
-            for mode in ("http", "https"):
-                r = next((c for c in reversed(self.by_mode.get(mode, ())) if not c.entry.domain and c.link.alive), None)
-                if r is not None:
-                    break
-        return r if r is not None and r.link.alive else None
-
-    def for_mode(self, mode: str, name: str | None = None) -> Route | None:
-        for r in reversed(self.by_mode.get(mode, ())):
-            if r.link.alive and (name is None or r.entry.name == name):
-                return r
-        return None
-
-
 class ServerLink(Link):
     role = "server"
 
@@ -104,7 +56,18 @@ class ServerLink(Link):
         self.authed = not server.auth_required
         self.alive = False
         self.username = ""
+        self.client_id = ""  # sent by version-2 clients: one id for all links of one client
         self._auth_timer: asyncio.TimerHandle | None = None
+        # mappings of an extension client wait for its feature list (it may carry its id)
+        self._awaiting_features: asyncio.TimerHandle | None = None
+        self._pending: tuple[tuple[F.MappingEntry, ...], dict[str, int]] | None = None
+
+    @property
+    def identity(self) -> str:
+        """Who this link belongs to, for domain ownership (core/router.py)."""
+        if self.client_id:
+            return "id:" + self.client_id
+        return f"{self.username}@{self.peer.rsplit(':', 1)[0]}"
 
     def link_made(self) -> None:
         self.alive = True
@@ -117,10 +80,11 @@ class ServerLink(Link):
 
     def link_lost(self, reason: str) -> None:
         self.alive = False
-        if self._auth_timer:
-            self._auth_timer.cancel()
+        for h in (self._auth_timer, self._awaiting_features):
+            if h is not None:
+                h.cancel()
         self.server.links.discard(self)
-        self.server.mappings_changed(self, ())
+        self.server.link_gone(self)
         log.info("client link %s from %s closed: %s", self.id, self.peer, reason)
 
     def _refuse(self, reason: str) -> None:
@@ -142,13 +106,20 @@ class ServerLink(Link):
         elif isinstance(fr, F.Mapping):
             if fr.flag & F.Flag.EXT:
                 self._hello()
-            self.server.mappings_changed(self, fr.mappings, dict(fr.ports))
+            ports = dict(fr.ports)
+            if self._awaiting_features is not None:
+                self._pending = (fr.mappings, ports)
+            else:
+                self.server.mappings_changed(self, fr.mappings, ports)
             if self.record is not None:
                 self.stats.update_link(self.record, mappings=tuple(f"{m.name} ({m.mode})" for m in fr.mappings))
         elif isinstance(fr, F.Close):  # channel 0: the client says goodbye
             self.close(fr.reason or "client closed the link")
 
     def _on_token(self, tok: F.Token) -> None:
+        if self.authed and self.peer_ext and tok.flag & F.Flag.ACK:
+            self._on_features(tok)
+            return
         cfg = self.server.cfg
         if self.server.auth_required and not self.authed:
             # compare both fields, always, in constant time
@@ -170,9 +141,33 @@ class ServerLink(Link):
         if self.peer_ext or not self.authed:
             return
         self.peer_ext = True
-        self.send(ext_ack())
+        self.features = frozenset(V1_FEATURES)  # every extension client has these; more if it lists them
+        self.send(ext_token())
         self.start_heartbeat()
-        self.set_connected(extensions=EXT_FEATURES)
+        self.set_connected(extensions=V1_FEATURES)
+        self._awaiting_features = self.loop.call_later(FEATURES_GRACE, self._features_settled)
+
+    def _on_features(self, tok: F.Token) -> None:
+        """A version-2 client's answer to our ack: the features it speaks, and its id."""
+        version, feats, params = parse_ext_token(tok)
+        if version < 2 or self._awaiting_features is None:
+            return
+        self.features = frozenset(EXT_FEATURES) & (feats | set(V1_FEATURES))
+        self.client_id = params.get("id", "")[:64]
+        self.set_connected(extensions=tuple(sorted(self.features)))
+        self._features_settled()
+
+    def _features_settled(self) -> None:
+        if self._awaiting_features is not None:
+            self._awaiting_features.cancel()
+            self._awaiting_features = None
+        pending, self._pending = self._pending, None
+        if pending is not None and self.alive:
+            self.server.mappings_changed(self, *pending)
+
+    def send_status(self, states: tuple[F.MappingState, ...]) -> None:
+        if self.has("status") and self.transport is not None:
+            self.send(F.Status(states))
 
     def on_create(self, fr: F.Create) -> None:
         """A client forwards a local proxy connection: parse it here and dial the target."""
@@ -270,9 +265,63 @@ class CenterServer:
     # ------------------------------------------------------------ routing
     def mappings_changed(self, link: ServerLink, entries: tuple[F.MappingEntry, ...],
                          ports: dict[str, int] | None = None) -> None:
-        self.router.update(link, entries) if entries else self.router.remove(link)
+        """A link announced its mappings: route them, open their ports, tell the clients concerned."""
+        ports = {n: p for n, p in (ports or {}).items() if any(e.name == n and e.mode in ("tcp", "proxy")
+                                                               for e in entries)}
+        changed = self.router.update(link, entries, ports)
+        for r in self.router.routes_of(link):
+            if not self.router.holds(r):
+                log.warning("client %s: %s mapping %r for %s refused: served by another client (%s); "
+                            "it takes over when that client disconnects", link.peer, r.entry.mode,
+                            r.entry.name, r.entry.domain or "any host", self.router.holder_peer(r))
+        opening = self._mapping.update_ports(link, entries, ports) if self._mapping is not None else None
+        for other in changed - {link}:
+            self.report_status(other)
+        if opening is not None:
+            opening.add_done_callback(lambda _t: self.report_status(link))
+        else:
+            self.report_status(link)
+
+    def link_gone(self, link: ServerLink) -> None:
+        for other in self.router.remove(link):
+            log.info("client %s now serves the domains %s held", other.peer, link.peer)
+            self.report_status(other)
         if self._mapping is not None:
-            self._mapping.update_ports(link, entries, ports or {})
+            self._mapping.update_ports(link, (), {})
+
+    def report_status(self, link: ServerLink) -> None:
+        """Tell a client (extension ``status``) what became of each of its mappings."""
+        if not link.alive or not link.has("status"):
+            return
+        link.send_status(tuple(self.mapping_state(r) for r in self.router.routes_of(link)))
+
+    def mapping_state(self, r: Route) -> F.MappingState:
+        e = r.entry
+        mode = e.mode.lower()
+        name = e.name
+        if mode in ("http", "https"):
+            if mode not in self.addresses:
+                return F.MappingState(name, False, 0, f"this server has no {mode} listener (map_{mode}_bind)")
+            if not self.router.holds(r):
+                return F.MappingState(name, False, 0, f"{e.domain or 'the catch-all'} ({mode}) is served by "
+                                      f"another client ({self.router.holder_peer(r)}); this mapping takes over "
+                                      "when it disconnects")
+            return F.MappingState(name, True, self.addresses[mode][1])
+        if mode in ("tcp", "proxy"):
+            if r.port:
+                err = self._mapping.port_error(r.link, r.port) if self._mapping is not None else None
+                if err:
+                    return F.MappingState(name, False, 0, err)
+                return F.MappingState(name, True, r.port)
+            if mode not in self.addresses:
+                return F.MappingState(name, False, 0, f"this server has no shared {mode} listener "
+                                      f"(map_{mode}_bind); give the mapping a remote_port")
+            shared = self.router.for_mode(mode)
+            if shared is not None and shared is not r:
+                return F.MappingState(name, False, 0, f"the shared {mode} port serves the newer mapping "
+                                      f"{shared.entry.name!r}; give this one a remote_port")
+            return F.MappingState(name, True, self.addresses[mode][1])
+        return F.MappingState(name, False, 0, f"unknown mapping mode {e.mode!r}")
 
     async def serve_proxy_channel(self, stream: ChannelStream, ch) -> None:
         from .proxy import serve_proxy

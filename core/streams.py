@@ -52,6 +52,7 @@ class TcpStream:
         self.reader = reader
         self.writer = writer
         self.peer = format_addr(writer.get_extra_info("peername"))
+        self.local = format_addr(writer.get_extra_info("sockname"))  # the address the peer connected to
         self._pushback = b""
 
     @classmethod

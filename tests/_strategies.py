@@ -15,7 +15,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from core.frames import (
-    Close, Create, Data, Flag, Frame, HeaderOp, HeaderRule, Mapping, MappingEntry, Ping, Token, Window, encode,
+    Close, Create, Data, Flag, Frame, HeaderOp, HeaderRule, Mapping, MappingEntry, MappingState, Ping, Status,
+    Token, Window, encode,
 )
 
 # upstream wmproxy's frames as its Rust encoder writes them (copied into the suite's own data)
@@ -109,6 +110,15 @@ data_frames = st.builds(Data, sock_map=sock_maps, data=st.binary(max_size=2048),
 # An empty domain travels as "no domain", so a round-trippable domain is None or non-empty.
 create_frames = st.builds(Create, sock_map=sock_maps, domain=st.none() | short_text.filter(bool),
                           flag=flags, server_id=server_ids)
+
+
+@st.composite
+def meta_create_frames(draw: st.DrawFn) -> Create:
+    """Creates flagged META (an extension): mode and public addresses travel after the domain."""
+    return Create(draw(sock_maps), draw(st.none() | short_text.filter(bool)), draw(flags) | int(Flag.META),
+                  draw(server_ids), draw(short_text), draw(short_text), draw(short_text))
+
+
 close_frames = st.builds(Close, sock_map=sock_maps, reason=short_text, flag=flags, server_id=server_ids)
 token_frames = st.builds(Token, username=short_text, password=short_text, flag=flags,
                          sock_map=sock_maps, server_id=server_ids)
@@ -137,8 +147,15 @@ ping_frames = st.builds(Ping, nonce=st.integers(0, 2**64 - 1), flag=flags, sock_
 window_frames = st.builds(Window, sock_map=sock_maps, increment=st.integers(0, 0xFFFFFFFF), flag=flags,
                           server_id=server_ids)
 
-legacy_frames = st.one_of(data_frames, create_frames, close_frames, mapping_frames(), token_frames)
-frames = st.one_of(legacy_frames, ping_frames, window_frames)
+mapping_states = st.builds(MappingState, name=short_text, ok=st.booleans(), port=st.integers(0, 0xFFFF),
+                           message=short_text)
+status_frames = st.builds(Status, mappings=st.lists(mapping_states, max_size=4).map(tuple), flag=flags,
+                          sock_map=sock_maps, server_id=server_ids)
+
+# legacy: what upstream sends (a Create with a random flag may carry META fields: bytes upstream never sends)
+legacy_frames = st.one_of(data_frames, create_frames.filter(lambda c: not c.flag & Flag.META), close_frames,
+                          mapping_frames(), token_frames)
+frames = st.one_of(legacy_frames, create_frames, meta_create_frames(), ping_frames, window_frames, status_frames)
 
 
 @st.composite

@@ -120,7 +120,7 @@ def _both_raise(raw: bytes, match: str, max_payload: int = MAX_PAYLOAD) -> None:
         FrameDecoder(max_payload).feed(raw)
 
 
-@pytest.mark.parametrize("kind", range(7, 256))
+@pytest.mark.parametrize("kind", range(8, 256))
 def test_unknown_kind(kind):
     _both_raise(raw_frame(kind, b"xyz"), "unknown frame kind")
     # refused from the header alone, before the payload arrives
@@ -290,3 +290,35 @@ def test_data_over_frame_limit_refused():
     with pytest.raises(ProtocolError):
         encode(Data(1, bytes(MAX_PAYLOAD + 1)))
     assert len(encode(Data(1, bytes(MAX_PAYLOAD)))) == HEADER_LEN + MAX_PAYLOAD
+
+
+# ------------------------------------------------------------------ extension frames (version 2)
+
+def test_create_with_meta_carries_mode_and_addresses_after_the_domain():
+    from core.frames import Flag
+
+    fr = Create(9, "a.test", int(Flag.EXT | Flag.META), 0, "https", "203.0.113.5:40000", "[2001:db8::1]:443")
+    raw = encode(fr)
+    payload = short("a.test") + short("https") + short("203.0.113.5:40000") + short("[2001:db8::1]:443")
+    assert raw == raw_frame(Kind.CREATE, payload, flag=0xC0, sock_map=9)
+    assert decode(raw) == (fr, len(raw))
+    # without META the same fields are trailing bytes: refused (a legacy sender never sends them)
+    with pytest.raises(ProtocolError, match="trailing"):
+        decode(raw_frame(Kind.CREATE, payload, flag=0x80, sock_map=9))
+    with pytest.raises(ProtocolError, match="truncated"):
+        decode(raw_frame(Kind.CREATE, short("a.test") + short("https"), flag=0xC0, sock_map=9))
+
+
+def test_status_frame_layout_and_long_messages_are_cut_on_a_character():
+    from core.frames import MappingState, Status
+
+    fr = Status((MappingState("web", True, 8001), MappingState("ssh", False, 0, "é" * 200)))
+    raw = encode(fr)
+    cut = "é" * 127  # 254 bytes: a 255th would split a character
+    payload = (b"\x00\x02" + short("web") + b"\x01" + (8001).to_bytes(2, "big") + short("")
+               + short("ssh") + b"\x00\x00\x00" + short(cut))
+    assert raw == raw_frame(Kind.STATUS, payload)
+    back, _ = decode(raw)
+    assert back.mappings == (MappingState("web", True, 8001), MappingState("ssh", False, 0, cut))
+    with pytest.raises(ProtocolError, match="truncated Status"):
+        decode(raw_frame(Kind.STATUS, b"\x00\x01" + short("web") + b"\x01"))

@@ -24,7 +24,7 @@ async def start(target: HttpTarget, headers: list[str], **server_kw):
                                 headers=[parse_header_rule(h) for h in headers])]))
     await cli.start()
     await cli.wait_connected(10)
-    await until(lambda: srv.router.for_host("app.test"), "mapping announced")
+    await until(lambda: srv.router.for_host("http", "app.test"), "mapping announced")
     return srv, cli
 
 
@@ -102,7 +102,7 @@ def test_mapping_without_domain_takes_any_host() -> None:
             await cli.start()
             try:
                 await cli.wait_connected(10)
-                await until(lambda: srv.router.for_host("whatever.example"), "mapping announced")
+                await until(lambda: srv.router.for_host("http", "whatever.example"), "mapping announced")
                 host, port = srv.addresses["http"]
                 code, out, err = await curl("-H", "Host: whatever.example", f"http://{host}:{port}/catch-all")
                 assert code == 0 and "hello /catch-all" in out, err

@@ -41,7 +41,7 @@ def test_https_mapping_terminates_tls_and_routes_by_host(tmp_path: Path) -> None
                              map_cert=str(cert.cert), map_key=str(cert.key)),
                 [MappingConfig(name="site", mode="https", local_addr=target.authority, domain="secure.test")])
             try:
-                await until(lambda: srv.router.for_host("secure.test"), "mapping")
+                await until(lambda: srv.router.for_host("https", "secure.test"), "mapping")
                 host, port = srv.addresses["https"]
                 code, out, err = await curl("--resolve", f"secure.test:{port}:{host}", "--cacert", str(cert.cert),
                                             f"https://secure.test:{port}/over-tls")
