@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import random
 import secrets
 import ssl
@@ -176,6 +177,8 @@ class CenterClient:
         self._tasks: set[asyncio.Task] = set()
         self._state_changed = asyncio.Event()
         self._stopping = False
+        self._wake = asyncio.Event()  # cuts the wait before the next connect attempt short
+        self.next_attempt_at: float | None = None  # time.time() of the next attempt while waiting for it
         self.on_state: list = []  # callbacks(state, error)
         # TOFU: record an unknown server's fingerprint (headless), or fail with
         # tls.UnknownServerError so the GUI can ask the user first
@@ -212,6 +215,19 @@ class CenterClient:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._set_state(STOPPED)
+
+    def reconnect_now(self) -> None:
+        """Skip the rest of the wait before the next connect attempt (no-op while connected)."""
+        self._wake.set()
+
+    def close_channel(self, key: int, reason: str = "closed by the user") -> bool:
+        """Close the live channel whose ``ChannelRecord.key`` is ``key``; False if there is none."""
+        link = self.link
+        for ch in list(link.channels.values()) if link is not None else ():
+            if ch.record.key == key:
+                ch.close(reason)
+                return True
+        return False
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Until the link is accepted. Raises AuthError/TlsError at once (retrying will not help),
@@ -283,8 +299,10 @@ class CenterClient:
                 raise
             except (OSError, ssl.SSLError, WmproxyError, asyncio.TimeoutError) as e:
                 msg = str(e) or type(e).__name__
-                if isinstance(e, OSError) and e.strerror:
-                    msg = f"cannot connect to {self.cfg.server}: {e.strerror}"
+                if isinstance(e, OSError) and not isinstance(e, ssl.SSLError) and (e.errno or e.strerror):
+                    # asyncio's text ("Connect call failed ('h', p)") says less than the errno does
+                    why = os.strerror(e.errno).lower() if e.errno else e.strerror
+                    msg = f"cannot connect to {self.cfg.server}: {why}"
                 elif isinstance(e, asyncio.TimeoutError):
                     msg = f"cannot connect to {self.cfg.server}: timed out"
                 log.warning("%s", msg)
@@ -296,8 +314,15 @@ class CenterClient:
                 delay = self.cfg.reconnect_min
             wait = delay * (0.5 + random.random() / 2)  # jitter: spread reconnect storms
             log.info("reconnecting to %s in %.1f s", self.cfg.server, wait)
-            await asyncio.sleep(wait)
-            delay = min(delay * 2, self.cfg.reconnect_max)
+            self.next_attempt_at = time.time() + wait  # viewers poll it for a countdown
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+                delay = self.cfg.reconnect_min  # the user asked: start the backoff over
+            except asyncio.TimeoutError:
+                delay = min(delay * 2, self.cfg.reconnect_max)
+            finally:
+                self.next_attempt_at = None
 
     async def _connect_once(self) -> None:
         cfg = self.cfg

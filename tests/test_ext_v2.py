@@ -247,3 +247,28 @@ def test_router_edits_keep_their_place_and_the_earliest_waiting_claim_takes_over
     assert r.for_host("https", "x.test").link is b  # served in the other mode too (upstream routes by domain)
     assert r.for_host("http", "y.test") is None
 
+
+
+def test_reconnect_countdown_and_reconnect_now() -> None:
+    async def main() -> None:
+        srv = server(map_tcp_bind="127.0.0.1:0")
+        await srv.start()
+        port = srv.addresses["center"][1]
+        await srv.stop()  # nothing listens: every attempt is refused
+        cli = CenterClient(ClientConfig(server=f"127.0.0.1:{port}", username="u", password="p",
+                                        reconnect_min=30, reconnect_max=60))
+        await cli.start()
+        try:
+            await until(lambda: cli.next_attempt_at is not None, "a countdown")
+            import time
+            assert 10 < cli.next_attempt_at - time.time() <= 30
+            assert "refused" in cli.last_error.lower()
+            srv2 = CenterServer(ServerConfig(bind=f"127.0.0.1:{port}", username="u", password="p"))
+            await srv2.start()
+            cli.reconnect_now()
+            await cli.wait_connected(5)  # long before the 15-30 s wait would have ended
+            assert cli.next_attempt_at is None and cli.last_error == ""
+            await srv2.stop()
+        finally:
+            await cli.stop()
+    run(main())
