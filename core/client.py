@@ -32,6 +32,11 @@ def wire_mappings(mappings: list[MappingConfig]) -> tuple[tuple[F.MappingEntry, 
     return entries, ports
 
 
+def wire_options(mappings: list[MappingConfig]) -> tuple[tuple[str, str], ...]:
+    """Per-mapping options the server needs (extension ``opts``): ``h2`` for HTTP/2 https mappings."""
+    return tuple((m.name, "h2") for m in mappings if m.enabled and m.http2 and m.mode == "https")
+
+
 class ClientLink(Link):
     role = "client"
 
@@ -53,10 +58,14 @@ class ClientLink(Link):
         self.announce(hello=True)
 
     def announce(self, hello: bool = False) -> None:
-        """Send the mappings (a later Mapping replaces the earlier set on the server)."""
+        """Send the mappings (a later Mapping replaces the earlier set on the server). To an
+        extension server, one frame with the ports (and options) block, so an edit never closes
+        and reopens a remote_port in between."""
+        if self.peer_ext and not hello:
+            self.announce_ports(always=True)
+            return
         entries, _ = wire_mappings(self.client.cfg.mappings)
         self.send(F.Mapping(entries, flag=F.Flag.EXT if hello else 0))
-        self.announce_ports()
 
     def link_lost(self, reason: str) -> None:
         self.accepted.set()
@@ -89,11 +98,13 @@ class ClientLink(Link):
             self.close(self.refused)
             self.accepted.set()
 
-    def announce_ports(self) -> None:
-        """The per-mapping public ports, to an extension-aware server only."""
+    def announce_ports(self, always: bool = False) -> None:
+        """The per-mapping public ports and options, to an extension-aware server only."""
         entries, ports = wire_mappings(self.client.cfg.mappings)
-        if self.peer_ext and ports:
-            self.send(F.Mapping(entries, ports, flag=F.Flag.PORTS))
+        options = wire_options(self.client.cfg.mappings) if self.has("opts") else ()
+        if self.peer_ext and (ports or options or always):
+            flag = F.Flag.PORTS | (F.Flag.OPTS if options else 0)
+            self.send(F.Mapping(entries, ports, flag=flag, options=options))
 
     def on_create(self, fr: F.Create) -> None:
         """The server routes a public connection to us: find the mapping, dial it."""

@@ -54,6 +54,12 @@ class MappingConfig:
     domain: str = ""  # Host routed to this mapping (http/https)
     headers: list[HeaderRule] = field(default_factory=list)
     remote_port: int | None = None  # extension: a public TCP port of its own on the server
+    http2: bool = False  # https: offer HTTP/2 (ALPN h2); the local service speaks h2c (prior knowledge)
+    # proxy mappings: who may use the public proxy port, and where it may lead on the client's network
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    allow_targets: list[str] = field(default_factory=list)
+    deny_targets: list[str] = field(default_factory=list)
     enabled: bool = True
 
 
@@ -110,6 +116,16 @@ class ServerConfig:
     heartbeat_timeout: float = 30.0
     window: int = 4 << 20
     max_frame: int = (1 << 24) - 1
+    # the public edge (core/http_mapping.py, core/server.py): deadlines and caps
+    http_head_timeout: float = 15.0  # a request head must be complete this long after it began
+    http_keepalive_timeout: float = 60.0  # idle keep-alive connections are closed after this long
+    http_body_timeout: float = 60.0  # longest pause inside a request body
+    http_max_head: int = 64 * 1024  # bytes of one request head
+    http_max_headers: int = 100  # header lines of one request head
+    max_conns_per_source: int = 256  # public connections (all mapping ports) from one address
+    auth_timeout: float = 10.0  # TLS handshake + Token of a client link, from the TCP accept
+    max_unauth_per_source: int = 16  # client links not logged in yet, from one address
+    max_unauth: int = 512  # client links not logged in yet, in all
 
 
 @dataclass
@@ -651,6 +667,10 @@ def _validate_server(s: ServerConfig, ctx: _Ctx) -> None:
             except ConfigError as e:
                 raise ctx.rewrap(f"{k}.{list_name}[{i}]", e) from None
     _check_link_tuning(s, k, ctx)
+    _check_positive(s, ("http_head_timeout", "http_keepalive_timeout", "http_body_timeout", "auth_timeout",
+                        "max_conns_per_source", "max_unauth_per_source", "max_unauth", "http_max_headers"), k, ctx)
+    if not 1024 <= s.http_max_head <= 1 << 20:
+        raise ctx.error(f"{k}.http_max_head", f"must be 1024-1048576 bytes, got {s.http_max_head}")
 
 
 def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
@@ -710,6 +730,23 @@ def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
                                 f"{what} is already routed to {m.mode} mapping "
                                 f"{c.mappings[domains[ident]].name!r}")
             domains[ident] = i
+        if m.http2 and m.mode != "https":
+            raise ctx.error(f"{mk}.http2", "is only for https mappings (HTTP/2 is negotiated in TLS)")
+        if m.mode != "proxy":
+            for name in ("username", "password", "allow_targets", "deny_targets"):
+                if getattr(m, name):
+                    raise ctx.error(f"{mk}.{name}", "is only for proxy mappings")
+        else:
+            if bool(m.username) != bool(m.password):
+                missing = "password" if m.username else "username"
+                raise ctx.error(f"{mk}.{missing}", "missing: a proxy mapping's credentials need both "
+                                                   "username and password")
+            for list_name in ("allow_targets", "deny_targets"):
+                for j, rule in enumerate(getattr(m, list_name)):
+                    try:
+                        check_target_rule(rule)
+                    except ConfigError as e:
+                        raise ctx.rewrap(f"{mk}.{list_name}[{j}]", e) from None
         if m.remote_port is not None:
             if m.mode not in ("tcp", "proxy"):
                 raise ctx.error(f"{mk}.remote_port", "is only for tcp and proxy mappings")

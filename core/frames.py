@@ -59,6 +59,7 @@ class Flag(IntFlag):
     EOF = 0x40  # on Close: half-close (no more data from the sender)
     RST = 0x20  # on Close: the sender's end failed or was reset; abort yours (no clean end)
     PORTS = 0x40  # on Mapping: a block of per-mapping public ports follows
+    OPTS = 0x20  # on Mapping: a block of per-mapping options follows (after the ports block)
     META = 0x40  # on Create: mode, public peer and public destination addresses follow the domain
     EXT = 0x80  # on Token/Mapping from a client: "I speak the extensions"; on Create: extension channel
 
@@ -131,6 +132,8 @@ class Mapping:
     sock_map: int = 0
     flag: int = 0
     server_id: int = 0
+    # extension: (mapping name, comma-separated options such as "h2"), encoded only when flag has OPTS
+    options: tuple[tuple[str, str], ...] = ()
     kind = Kind.MAPPING
 
 
@@ -235,6 +238,10 @@ def _payload(frame: Frame) -> bytes:
             out.append(_U16.pack(len(frame.ports)))
             for name, port in frame.ports:
                 out += [_short(name, "mapping name"), _U16.pack(port)]
+        if frame.flag & Flag.OPTS:
+            out.append(_U16.pack(len(frame.options)))
+            for name, opts in frame.options:
+                out += [_short(name, "mapping name"), _short(opts, "mapping options")]
         return b"".join(out)
     if isinstance(frame, Ping):
         return _U64.pack(frame.nonce)
@@ -340,8 +347,12 @@ def decode_payload(kind: int, flag: int, sock_map: int, server_id: int, payload:
         if flag & Flag.PORTS:
             for _ in range(r.u16("port count")):
                 ports.append((r.short("mapping name"), r.u16("port")))
+        options = []
+        if flag & Flag.OPTS:
+            for _ in range(r.u16("options count")):
+                options.append((r.short("mapping name"), r.short("mapping options")))
         r.done()
-        return Mapping(tuple(mappings), tuple(ports), sock_map, flag, server_id)
+        return Mapping(tuple(mappings), tuple(ports), sock_map, flag, server_id, tuple(options))
     if k == Kind.PING:
         nonce = _U64.unpack(r.take(8, "nonce"))[0]
         r.done()

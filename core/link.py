@@ -29,7 +29,7 @@ EXT_VERSION = 2
 # version 1: every extension-aware peer has these (the hello bit says so)
 V1_FEATURES = ("hb", "fc", "eof", "ports")
 # version 2: used only when both sides list them (the server in its ack, the client in its answer)
-EXT_FEATURES = (*V1_FEATURES, "meta", "rst", "status")
+EXT_FEATURES = (*V1_FEATURES, "meta", "rst", "status", "opts")
 LINK_WRITE_HIGH = 1024 * 1024
 READ_BUFFER = 256 * 1024  # the link reads into buffers of this size (BufferedProtocol)
 READ_MIN = 16 * 1024  # a fresh buffer once less than this is left in the current one
@@ -131,7 +131,7 @@ class Link(asyncio.BufferedProtocol):
         if self._flush_handle:
             self._flush_handle.cancel()
         for ch in list(self.channels.values()):
-            ch.close("center link closed", notify_peer=False)
+            ch.close("center link closed", notify_peer=False, reset=True)  # cut: never a clean end
         if self.record is not None:
             self.stats.close_link(self.record, "" if reason == "closed" else reason)
         self.closed.set()
@@ -174,8 +174,8 @@ class Link(asyncio.BufferedProtocol):
             if ch is not None:
                 if fr.flag & F.Flag.EOF and ch.ext:
                     ch.on_eof()
-                else:
-                    ch.close(fr.reason, notify_peer=False)  # type: ignore[union-attr]
+                else:  # RST: the peer's end failed; ours is aborted, not closed cleanly
+                    ch.close(fr.reason, notify_peer=False, reset=bool(fr.flag & F.Flag.RST))  # type: ignore[union-attr]
             return
         if kind == F.Kind.WINDOW:
             ch = self.channels.get(fr.sock_map)
@@ -220,8 +220,9 @@ class Link(asyncio.BufferedProtocol):
         if self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self._flush)
 
-    def send_close(self, sock_map: int, reason: str, *, eof: bool = False) -> None:
-        self.send(F.Close(sock_map, reason[:255], F.Flag.EOF if eof else 0))
+    def send_close(self, sock_map: int, reason: str, *, eof: bool = False, rst: bool = False) -> None:
+        flag = F.Flag.EOF if eof else (F.Flag.RST if rst and self.has("rst") else 0)
+        self.send(F.Close(sock_map, F.cut_short(reason), flag))
 
     def send_window(self, sock_map: int, increment: int) -> None:
         if self.peer_ext:

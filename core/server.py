@@ -14,6 +14,7 @@ from .channel import ChannelStream
 from .config import ServerConfig, addr_of
 from .errors import ConfigError, WmproxyError
 from .http_proxy import credentials_match
+from .ratelog import ThrottledLog
 from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
 from .router import Route, Router
 from .stats import Stats
@@ -60,7 +61,7 @@ class ServerLink(Link):
         self._auth_timer: asyncio.TimerHandle | None = None
         # mappings of an extension client wait for its feature list (it may carry its id)
         self._awaiting_features: asyncio.TimerHandle | None = None
-        self._pending: tuple[tuple[F.MappingEntry, ...], dict[str, int]] | None = None
+        self._pending: tuple[tuple[F.MappingEntry, ...], dict[str, int], dict[str, frozenset[str]]] | None = None
 
     @property
     def identity(self) -> str:
@@ -107,10 +108,11 @@ class ServerLink(Link):
             if fr.flag & F.Flag.EXT:
                 self._hello()
             ports = dict(fr.ports)
+            options = {n: frozenset(o.split(",")) for n, o in fr.options}
             if self._awaiting_features is not None:
-                self._pending = (fr.mappings, ports)
+                self._pending = (fr.mappings, ports, options)
             else:
-                self.server.mappings_changed(self, fr.mappings, ports)
+                self.server.mappings_changed(self, fr.mappings, ports, options)
             if self.record is not None:
                 self.stats.update_link(self.record, mappings=tuple(f"{m.name} ({m.mode})" for m in fr.mappings))
         elif isinstance(fr, F.Close):  # channel 0: the client says goodbye
@@ -189,6 +191,7 @@ class CenterServer:
         self._servers: dict[str, asyncio.AbstractServer] = {}
         self._tasks: set[asyncio.Task] = set()
         self._mapping = None  # MappingListeners, created in start()
+        self.throttled_log = ThrottledLog(log)
         self._proxy_opts = None
 
     @property
@@ -264,11 +267,12 @@ class CenterServer:
 
     # ------------------------------------------------------------ routing
     def mappings_changed(self, link: ServerLink, entries: tuple[F.MappingEntry, ...],
-                         ports: dict[str, int] | None = None) -> None:
+                         ports: dict[str, int] | None = None,
+                         options: dict[str, frozenset[str]] | None = None) -> None:
         """A link announced its mappings: route them, open their ports, tell the clients concerned."""
         ports = {n: p for n, p in (ports or {}).items() if any(e.name == n and e.mode in ("tcp", "proxy")
                                                                for e in entries)}
-        changed = self.router.update(link, entries, ports)
+        changed = self.router.update(link, entries, ports, options)
         for r in self.router.routes_of(link):
             if not self.router.holds(r):
                 log.warning("client %s: %s mapping %r for %s refused: served by another client (%s); "

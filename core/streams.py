@@ -34,6 +34,9 @@ class ByteStream(Protocol):
 
     def close(self, reason: str = "") -> None: ...
 
+    def abort(self, reason: str = "reset") -> None:
+        """Close with a reset (the other side of a relay failed)."""
+
     async def wait_closed(self) -> None: ...
 
 
@@ -64,10 +67,7 @@ class TcpStream:
         if self._pushback:
             data, self._pushback = self._pushback[:max_bytes], self._pushback[max_bytes:]
             return data
-        try:
-            return await self.reader.read(max_bytes)
-        except (ConnectionError, OSError):
-            return b""
+        return await self.reader.read(max_bytes)  # a reset raises: it must not pass for an end
 
     def unread(self, data: bytes) -> None:
         self._pushback = bytes(data) + self._pushback
@@ -92,6 +92,9 @@ class TcpStream:
     def close(self, reason: str = "") -> None:
         self.writer.close()
 
+    def abort(self, reason: str = "reset") -> None:
+        self.writer.transport.abort()
+
     async def wait_closed(self) -> None:
         try:
             await self.writer.wait_closed()
@@ -110,11 +113,17 @@ async def _pump(src: ByteStream, dst: ByteStream) -> None:
 
 
 async def relay(a: ByteStream, b: ByteStream) -> None:
-    """Copy both ways until both directions reach EOF (or either side fails), then close both."""
+    """Copy both ways until both directions reach EOF, then close both; when either side fails
+    (a reset, an error), abort both, so the failure reaches the other end as a reset."""
+    ok = False
     try:
         await asyncio.gather(_pump(a, b), _pump(b, a))
+        ok = True
     except (ConnectionError, OSError):
         pass
     finally:
-        a.close()
-        b.close()
+        for s in (a, b):
+            if ok:
+                s.close()
+            else:
+                s.abort()
