@@ -447,10 +447,11 @@ class StreamDecoder:
 
     SLICE_MIN = 2048
 
-    __slots__ = ("_buf", "_left", "_sock_map", "_flag", "_server_id", "max_payload")
+    __slots__ = ("_buf", "_left", "_sock_map", "_flag", "_server_id", "max_payload", "parked")
 
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
         self._buf = bytearray()  # a partial header, or a partial non-Data frame (header included)
+        self.parked = b""  # bytes after the last frame ``feed(max_frames=...)`` returned
         self._left = 0  # payload bytes of the current Data frame still to come
         self._sock_map = self._flag = self._server_id = 0
         self.max_payload = max_payload
@@ -463,10 +464,19 @@ class StreamDecoder:
             raise ProtocolError(f"frame of {h[0]} bytes exceeds the {self.max_payload}-byte limit")
         return h
 
-    def feed(self, data: bytes | bytearray | memoryview, *, stable: bool = False) -> list[Frame]:
+    def feed(self, data: bytes | bytearray | memoryview, *, stable: bool = False,
+             max_frames: int | None = None) -> list[Frame]:
         """Frames and Data pieces in ``data``. ``stable``: the caller never writes to the memory
-        behind ``data`` again, so pieces may slice it (otherwise it is copied first, unless bytes)."""
-        if not stable and type(data) is not bytes:
+        behind ``data`` again, so pieces may slice it (otherwise it is copied first, unless bytes).
+
+        ``max_frames``: stop after that many frames and keep the rest in ``parked`` (the next
+        ``feed`` starts with it): a link that has not logged in yet decodes its first frame alone,
+        so the limits that apply to what follows can change in between.
+        """
+        if self.parked:
+            data = self.parked + bytes(data)
+            self.parked = b""
+        elif not stable and type(data) is not bytes:
             data = bytes(data)  # pieces must not see a buffer that changes later
         out: list[Frame] = []
         n = len(data)
@@ -474,6 +484,9 @@ class StreamDecoder:
         buf = self._buf
         mv: memoryview | None = None
         while pos < n:
+            if max_frames is not None and len(out) >= max_frames:
+                self.parked = bytes(data[pos:])
+                break
             left = self._left
             if left:  # inside a Data payload: pass on what this chunk holds
                 take = n - pos if n - pos < left else left

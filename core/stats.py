@@ -14,6 +14,9 @@ from typing import Any, Callable
 
 log = logging.getLogger("wmproxy.stats")
 
+MAX_NAMES = 4096  # per-name totals kept for closed channels; the rest add up under OTHER_NAMES
+OTHER_NAMES = "(other)"
+
 # channel states
 OPENING, OPEN, CLOSED = "opening", "open", "closed"
 # link states
@@ -109,7 +112,10 @@ class Stats:
         self.channels.pop(rec.key, None)
         self._closed_up += rec.up
         self._closed_down += rec.down
-        acc = self._closed_per_name.setdefault(rec.name, [0, 0])
+        name = rec.name
+        if name not in self._closed_per_name and len(self._closed_per_name) >= MAX_NAMES:
+            name = OTHER_NAMES  # bounded: names come from peers' announcements
+        acc = self._closed_per_name.setdefault(name, [0, 0])
         acc[0] += rec.up
         acc[1] += rec.down
         self._emit("channel_close", rec)

@@ -30,7 +30,7 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
 
     def __init__(self, context: ssl.SSLContext, app_factory: Callable[[], asyncio.BaseProtocol], *,
                  server_side: bool = True, server_hostname: str | None = None,
-                 handshake_timeout: float = 15.0) -> None:
+                 handshake_timeout: float = 15.0, on_lost: Callable[[], None] | None = None) -> None:
         asyncio.Transport.__init__(self)
         self._loop = asyncio.get_running_loop()
         self._in = ssl.MemoryBIO()
@@ -46,6 +46,7 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
         self._eof_sent = False  # we sent close_notify
         self._closing = False
         self._draining: asyncio.Handle | None = None
+        self._on_lost = on_lost  # told when the TCP connection ends, handshake done or not
 
     # ------------------------------------------------------------ raw side (asyncio.Protocol)
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -62,7 +63,8 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
             self._deliver()
 
     def eof_received(self) -> bool | None:
-        self._in.write_eof()
+        # OpenSSL is not told (MemoryBIO.write_eof): a FIN without close_notify would put it in
+        # an error state, and half-close needs it to go on encrypting what we still send
         if self._app is None:  # the peer left during the handshake
             return False
         self._deliver()
@@ -79,6 +81,8 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
         app, self._app = self._app, None
         if app is not None:
             app.connection_lost(exc)
+        if self._on_lost is not None:
+            self._on_lost()
 
     def pause_writing(self) -> None:
         if self._app is not None:
