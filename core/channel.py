@@ -24,7 +24,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from .stats import OPEN, ChannelRecord
-from .streams import READ_CHUNK, format_addr
+from .streams import READ_CHUNK, format_addr, reset_transport
 
 if TYPE_CHECKING:
     from .link import Link
@@ -257,11 +257,11 @@ class SocketEndpoint(asyncio.Protocol):
             return
         self._closed = True
         if reset:
-            t.abort()
+            reset_transport(t)
             return
         t.close()  # flushes what is buffered first ...
         if t.get_write_buffer_size():  # ... but a peer that never reads must not pin the socket
-            self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, t.abort)
+            self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, reset_transport, t)
 
     def pause_source(self) -> None:
         if self.transport is not None and not self._closed:

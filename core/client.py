@@ -16,6 +16,8 @@ from .channel import ChannelStream, SocketEndpoint
 from .config import ClientConfig, MappingConfig, ProxyListenerConfig, addr_of
 from .errors import AuthError, TlsError, WmproxyError
 from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
+from .liveness import LinkWatch
+from .ratelog import sanitize
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 from .streams import format_addr
 
@@ -46,6 +48,17 @@ class ClientLink(Link):
         self.accepted = asyncio.Event()
         self.refused: str | None = None
         self.sent_token = False
+        # without a heartbeat (legacy or silent server) user channels are watched for answers
+        self.watch = LinkWatch(self, lambda why: self.abort(why))
+
+    @property
+    def has_heartbeat(self) -> bool:
+        return self.peer_ext and self.hb_interval > 0
+
+    def watch_channel(self, ch, fail) -> None:  # type: ignore[no-untyped-def]
+        """A user's channel on this link: on a link without heartbeat, make sure it gets an answer."""
+        if not self.has_heartbeat:
+            self.watch.opened(ch, fail)
 
     def link_made(self) -> None:
         cfg = self.client.cfg
@@ -68,6 +81,7 @@ class ClientLink(Link):
         self.send(F.Mapping(entries, flag=F.Flag.EXT if hello else 0))
 
     def link_lost(self, reason: str) -> None:
+        self.watch.stop()
         self.accepted.set()
 
     def on_control(self, fr: F.Frame) -> None:
@@ -93,7 +107,7 @@ class ClientLink(Link):
             if self.sent_token and not self.accepted.is_set() and "authentication" not in reason:
                 # upstream refuses a bad Token with "not verify so close"
                 reason = f"authentication failed: the server refused the credentials ({reason})"
-            self.refused = reason
+            self.refused = sanitize(reason)
             log.warning("server closed the link: %s", self.refused)
             self.close(self.refused)
             self.accepted.set()
@@ -115,7 +129,7 @@ class ClientLink(Link):
         peer = fr.peer or "unknown"  # the public client's address (extension "meta"; a legacy server never says)
         if m.mode == "proxy":
             ch = self.accept_channel(fr, kind="mapping", name=m.name, peer=peer, target="(proxy)")
-            self.client.spawn(self.client.serve_proxy_mapping(ChannelStream(ch, peer), ch))
+            self.client.spawn(self.client.serve_proxy_mapping(ChannelStream(ch, peer), ch, m))
             return
         ch = self.accept_channel(fr, kind="mapping", name=m.name, peer=peer, target=m.local_addr)
         self.client.spawn(self.client.connect_local(ch, m.local_addr))
@@ -128,6 +142,7 @@ class ForwardEndpoint(SocketEndpoint):
         super().__init__(None)
         self.client = client
         self.listener = listener
+        self.first = b""  # the first byte the user sent: which protocol to fail in
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         link = self.client.link
@@ -138,12 +153,30 @@ class ForwardEndpoint(SocketEndpoint):
             return
         self.channel = link.open_channel(None, kind="proxy", name=self.listener.name, peer=peer, target="")
         super().connection_made(transport)
+        link.watch_channel(self.channel, self.fail)
 
     def data_received(self, data: bytes) -> None:
         ch = self.channel
         if ch is not None and not ch.record.target and ch.record.up < 4096:
             ch.record.target = sniff_target(data)
+        if not self.first:
+            self.first = data[:1]
         super().data_received(data)
+
+    def fail(self) -> None:
+        """The server never answered: tell the user in its own protocol, then close."""
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if self.first == b"\x05":
+            t.write(b"\x05\xff")  # SOCKS5: no acceptable method (the server never chose one)
+        elif self.first:
+            from .http1 import make_response
+
+            t.write(make_response(504, "the wmproxy server does not answer\n"))
+        ch = self.channel
+        if ch is not None:
+            ch.close("the server does not answer")
 
 
 def sniff_target(data: bytes) -> str:
@@ -373,7 +406,10 @@ class CenterClient:
             link.set_connected()
             self.last_exception = None
             self._set_state(CONNECTED)
-            log.info("connected to %s%s", cfg.server, " (extensions)" if link.peer_ext else " (legacy server)")
+            log.info("connected to %s%s", cfg.server, " (extensions)" if link.peer_ext
+                     else " (legacy server: no heartbeat; requests without an answer are probed)")
+            if not link.peer_ext:
+                link.set_connected(note="legacy server: no heartbeat")
             await link.closed.wait()
             if link.refused:
                 raise AuthError(link.refused) if "authentication" in link.refused else WmproxyError(link.refused)
@@ -419,14 +455,21 @@ class CenterClient:
             log.info("channel %s: %s", ch.id, reason)
             ch.close(reason)
 
-    async def serve_proxy_mapping(self, stream: ChannelStream, ch) -> None:
+    async def serve_proxy_mapping(self, stream: ChannelStream, ch, m: MappingConfig) -> None:
+        """A public connection to a proxy mapping: anyone who reaches the server's proxy port.
+        The same target policy as the server's proxy applies (this machine's loopback, link-local
+        and unspecified addresses are refused unless the mapping's allow_targets names them), and
+        the mapping's credentials, when set."""
+        from .policy import TargetPolicy
         from .proxy import ProxyOptions, serve_proxy
 
         def on_target(t: str) -> None:
             ch.record.target = t
 
+        opts = ProxyOptions(username=m.username, password=m.password,
+                            policy=TargetPolicy(list(m.allow_targets), list(m.deny_targets)))
         try:
-            await serve_proxy(stream, ProxyOptions(), on_target=on_target)
+            await serve_proxy(stream, opts, on_target=on_target)
         finally:
             stream.close()
 

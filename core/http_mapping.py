@@ -34,7 +34,7 @@ from . import http1
 from .channel import Channel
 from .http1 import CHUNKED, CLOSE, LENGTH, NONE, BodyReader, HttpError
 from .http_scan import RequestInfo, scan_request, scan_response
-from .streams import format_addr
+from .streams import format_addr, reset_transport
 
 if TYPE_CHECKING:
     from .mapping import MappingListeners
@@ -613,7 +613,7 @@ class PublicHttp(asyncio.Protocol):
         for up in list(self.upstreams.values()):
             up.close(reset=True)
         if self.transport is not None:
-            self.transport.abort()
+            reset_transport(self.transport)
 
     # ------------------------------------------------------------ HTTP/2
     def _splice_h2(self, transport: asyncio.Transport) -> None:

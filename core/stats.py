@@ -57,6 +57,7 @@ class LinkRecord:
     error: str = ""
     up: int = 0
     down: int = 0
+    note: str = ""  # what the user should know about this link ("legacy server: no heartbeat")
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,24 @@ class ByteStream(Protocol):
     async def wait_closed(self) -> None: ...
 
 
+def reset_transport(transport: asyncio.BaseTransport) -> None:
+    """Close with a TCP reset (RST), not a FIN: the peer must see a failure, never a clean end.
+
+    ``transport.abort()`` alone only drops asyncio's buffer; the kernel would still end the
+    stream with a FIN after what it has queued. SO_LINGER with a zero timeout makes it a reset.
+    """
+    import socket
+    import struct
+
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (OSError, ValueError):
+            pass
+    transport.abort()
+
+
 def format_addr(addr: object) -> str:
     """``('::1', 80, 0, 0)`` -> ``[::1]:80``; anything else via str()."""
     if isinstance(addr, tuple) and len(addr) >= 2:
@@ -93,7 +111,7 @@ class TcpStream:
         self.writer.close()
 
     def abort(self, reason: str = "reset") -> None:
-        self.writer.transport.abort()
+        reset_transport(self.writer.transport)
 
     async def wait_closed(self) -> None:
         try:

@@ -35,7 +35,10 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
         self._loop = asyncio.get_running_loop()
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
-        self._ssl = context.wrap_bio(self._in, self._out, server_side=server_side, server_hostname=server_hostname)
+        self._context = context
+        self._server_side = server_side
+        self._server_hostname = server_hostname
+        self._ssl: ssl.SSLObject | None = None  # made when the peer's first bytes arrive (a client: at once)
         self._factory = app_factory
         self._app: asyncio.BaseProtocol | None = None
         self._raw: asyncio.Transport | None = None
@@ -53,7 +56,15 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
         self._raw = transport  # type: ignore[assignment]
         if self._handshake_timeout:
             self._timer = self._loop.call_later(self._handshake_timeout, self._handshake_expired)
-        self._handshake()
+        if not self._server_side:
+            self._handshake()  # the client speaks first
+        # a server side waits for the ClientHello: a silent stranger costs no TLS state
+
+    def _make_ssl(self) -> ssl.SSLObject:
+        if self._ssl is None:
+            self._ssl = self._context.wrap_bio(self._in, self._out, server_side=self._server_side,
+                                               server_hostname=self._server_hostname)
+        return self._ssl
 
     def data_received(self, data: bytes) -> None:
         self._in.write(data)
@@ -99,7 +110,7 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
 
     def _handshake(self) -> None:
         try:
-            self._ssl.do_handshake()
+            self._make_ssl().do_handshake()
         except ssl.SSLWantReadError:
             self._flush()
             return
