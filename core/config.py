@@ -133,6 +133,8 @@ class Config:
     server: ServerConfig | None = None
     client: ClientConfig | None = None
     source: str | None = None  # file it was loaded from, for error messages
+    # our key -> the key as the file spells it (an upstream file says proxy.cert, not server.cert_file)
+    rename: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
 
 # =====================================================================
@@ -452,6 +454,31 @@ def loads_config(text: str, source: str | None = None,
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"not valid TOML: {e}", file=source) from None
     return config_from_dict(data, source, base_dir)
+
+
+def check_files(cfg: Config) -> None:
+    """Every certificate, key and CA file the config names exists: a ConfigError naming the file and
+    the key otherwise (TLS would fail later with less to go on). Also refuses a config with no role."""
+    if cfg.server is None and cfg.client is None:
+        raise ConfigError("empty: no [server] or [client] table (nothing to run)", file=cfg.source)
+    rename = cfg.rename or (lambda k: k)
+    pairs: list[tuple[str, str | None]] = []
+    s = cfg.server
+    if s is not None:
+        if s.tls:
+            pairs += [("server.cert_file", s.cert_file), ("server.key_file", s.key_file)]
+        if s.two_way_tls:
+            pairs.append(("server.client_ca", s.client_ca))
+        if s.map_https_bind:
+            pairs += [("server.map_cert", s.map_cert), ("server.map_key", s.map_key)]
+    c = cfg.client
+    if c is not None and c.tls.enabled:
+        pairs += [("client.tls.ca_file", c.tls.ca_file), ("client.tls.cert_file", c.tls.cert_file),
+                  ("client.tls.key_file", c.tls.key_file)]
+    for key, path in pairs:
+        if path and not Path(path).is_file():
+            why = "is a directory" if Path(path).is_dir() else "file not found"
+            raise ConfigError(f"{why}: {path}", file=cfg.source, key=rename(key))
 
 
 def read_text(path: str | os.PathLike[str]) -> str:

@@ -226,6 +226,13 @@ def _run(main: Callable[[], Awaitable[int]]) -> int:
 
 
 def _check_runnable(cfg: Config, section: str) -> int | None:
+    from .config import check_files
+
+    try:
+        check_files(cfg)
+    except ConfigError as e:
+        error_line(str(e))
+        return 2
     if getattr(cfg, section) is None:
         error_line(ConfigError(f"no [{section}] table: this file has no {section} settings",
                                file=cfg.source, key=section).__str__())

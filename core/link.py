@@ -33,6 +33,7 @@ EXT_FEATURES = (*V1_FEATURES, "meta", "rst", "status", "opts")
 LINK_WRITE_HIGH = 1024 * 1024
 READ_BUFFER = 256 * 1024  # the link reads into buffers of this size (BufferedProtocol)
 READ_MIN = 16 * 1024  # a fresh buffer once less than this is left in the current one
+MAX_CHANNELS = 16384  # open channels per link; a Create beyond is answered with a Close
 PRE_AUTH_READ = 4096  # read buffer of a link that has not logged in yet (a stranger's bytes)
 PRE_AUTH_MAX_FRAME = 1024  # largest frame before login: a Token is at most 524 bytes
 # TCP keepalive on every link socket: a peer that vanished (NAT dropped, host off) is noticed in
@@ -227,6 +228,9 @@ class Link(asyncio.BufferedProtocol):
                 raise ProtocolError(f"Create for channel {fr.sock_map}, which is reserved or in use")
             if (fr.sock_map & 1) == (self._next_id & 1):
                 raise ProtocolError(f"Create for channel {fr.sock_map}, which is ours to open")
+            if len(self.channels) >= MAX_CHANNELS:  # bounded memory per link, whoever the peer is
+                self.send_close(fr.sock_map, f"too many open channels on this link (at most {MAX_CHANNELS})")
+                return
             self.on_create(fr)  # type: ignore[arg-type]
             return
         self.on_control(fr)

@@ -271,8 +271,13 @@ class ServerLink(Link):
         """A client forwards a local proxy connection: parse it here and dial the target."""
         # one stats name for every proxy channel: a client must not grow per-name state on the server
         ch = self.accept_channel(fr, kind="proxy", name="proxy", peer=self.peer, target="")
-        stream = ChannelStream(ch, self.peer)
-        self.server.spawn(self.server.serve_proxy_channel(stream, ch))
+        # the stream and its task start after this read is processed (data meanwhile waits in the
+        # channel): a Create closed in the same read costs neither
+        self.loop.call_soon(self._serve_proxy, ch)
+
+    def _serve_proxy(self, ch) -> None:  # type: ignore[no-untyped-def]
+        if not ch.closed:
+            self.server.spawn(self.server.serve_proxy_channel(ChannelStream(ch, self.peer), ch))
 
 
 class CenterServer:

@@ -411,3 +411,31 @@ def test_gui_without_the_gui_extra_says_how_to_install_it(tmp_path: Path) -> Non
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'wmproxy-gui[gui]'" in lines[0], p.stderr
+
+
+# ---------------------------------------------------------------- errors users can act on
+
+def test_check_names_a_missing_certificate_file_and_its_key(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    cfg = write(tmp_path / "s.toml", '[server]\nbind = "127.0.0.1:0"\nusername = "u"\npassword = "p"\n'
+                                     'tls = true\ncert_file = "missing.crt"\nkey_file = "missing.key"\n')
+    for args in (["--check"], []):
+        r = run_cli(["--headless-server", *args, "-c", str(cfg)], env)
+        assert r.returncode == 2
+        assert one_error_line(r.stderr) == (f"wmproxy-gui: error: {cfg}: server.cert_file: file not found: "
+                                            f"{tmp_path / 'missing.crt'}")
+    up = write(tmp_path / "up.toml", '[proxy]\nmode = "server"\nbind_addr = "127.0.0.1:0"\nusername = "u"\n'
+                                     'password = "p"\ntc = true\ncert = "c.pem"\nkey = "k.pem"\n')
+    r = run_cli(["--headless-server", "--check", "-c", str(up)], env)
+    assert r.returncode == 2 and f"{up}: proxy.cert: file not found: {tmp_path / 'c.pem'}" in r.stderr
+
+
+def test_an_empty_config_is_refused(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    empty = write(tmp_path / "empty.toml", "# nothing here yet\n")
+    for args in (["--check", "-c", str(empty)], ["--headless-server", "-c", str(empty)],
+                 ["--headless-client", "--check", "-c", str(empty)]):
+        r = run_cli(args, env)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert one_error_line(r.stderr) == f"wmproxy-gui: error: {empty}: empty: no [server] or [client] table " \
+                                           "(nothing to run)"

@@ -104,8 +104,9 @@ def _headless(args: argparse.Namespace) -> int:
 def _check(cfg, role: str | None) -> int:
     """Beyond syntax: the sections a role needs, passwords present, TLS files loadable."""
     from core import tls
-    from core.config import missing_secrets
+    from core.config import check_files, missing_secrets
 
+    check_files(cfg)
     if role is not None and getattr(cfg, role) is None:
         raise ConfigError(f"no [{role}] table: this file has no {role} settings", file=cfg.source, key=role)
     sections = [role] if role else [s for s in ("server", "client") if getattr(cfg, s) is not None]
