@@ -186,13 +186,14 @@ class Channel:
 class SocketEndpoint(asyncio.Protocol):
     """Bridges a local socket to a channel without any coroutine on the data path."""
 
-    __slots__ = ("channel", "transport", "_on_connect", "_closed", "_abort_timer")
+    __slots__ = ("channel", "transport", "_on_connect", "_closed", "_abort_timer", "preamble")
 
-    def __init__(self, channel: Channel | None = None) -> None:
+    def __init__(self, channel: Channel | None = None, preamble: bytes = b"") -> None:
         self.channel = channel
         self.transport: asyncio.Transport | None = None
         self._closed = False
         self._abort_timer: asyncio.TimerHandle | None = None
+        self.preamble = preamble  # written to the local socket before anything else (a PROXY header)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -204,6 +205,8 @@ class SocketEndpoint(asyncio.Protocol):
                 self.channel = None
                 transport.close()
                 return
+            if self.preamble:
+                transport.write(self.preamble)
             self.channel.attach(self)
 
     def data_received(self, data: bytes) -> None:

@@ -55,6 +55,7 @@ class MappingConfig:
     headers: list[HeaderRule] = field(default_factory=list)
     remote_port: int | None = None  # extension: a public TCP port of its own on the server
     http2: bool = False  # https: offer HTTP/2 (ALPN h2); the local service speaks h2c (prior knowledge)
+    proxy_protocol: str | None = None  # tcp/http: "v1" or "v2": a PROXY header to the local service first
     # proxy mappings: who may use the public proxy port, and where it may lead on the client's network
     username: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -77,7 +78,8 @@ class ProxyListenerConfig:
 
 @dataclass
 class ClientConfig:
-    server: str = f"127.0.0.1:{DEFAULT_CENTER_PORT}"
+    # the center server, or several: one link to each at once (a multi-homed client)
+    server: str | list[str] = f"127.0.0.1:{DEFAULT_CENTER_PORT}"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: ClientTls = field(default_factory=ClientTls)
@@ -90,6 +92,11 @@ class ClientConfig:
     reconnect_max: float = 60.0
     window: int = 4 << 20  # per-channel flow-control window, bytes (what a stalled channel may buffer)
     max_frame: int = (1 << 24) - 1
+
+    @property
+    def servers(self) -> list[str]:
+        """``server`` as a list (a single string is a list of one)."""
+        return [self.server] if isinstance(self.server, str) else list(self.server)
 
 
 @dataclass
@@ -126,6 +133,8 @@ class ServerConfig:
     auth_timeout: float = 10.0  # TLS handshake + Token of a client link, from the TCP accept
     max_unauth_per_source: int = 16  # client links not logged in yet, from one address
     max_unauth: int = 512  # client links not logged in yet, in all
+    # load balancers in front of the public ports whose PROXY protocol headers are believed
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -345,6 +354,12 @@ def _convert(value: Any, tp: Any, key: str, ctx: _Ctx) -> Any:
     inner = _optional_inner(tp)
     if inner is not None:
         return None if value is None else _convert(value, inner, key, ctx)
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):  # str | list[str]: whichever it is
+        args = typing.get_args(tp)
+        for a in args:
+            if (a is str and isinstance(value, str)) or (typing.get_origin(a) is list and isinstance(value, list)):
+                return _convert(value, a, key, ctx)
+        raise ctx.error(key, f"expected a string or an array of strings, got {_got(value, key)}")
     if tp is bool:
         if not isinstance(value, bool):
             raise ctx.error(key, f"expected true or false, got {_got(value, key)}")
@@ -521,6 +536,12 @@ def _check_value(value: Any, tp: Any, key: str, ctx: _Ctx) -> None:
             _check_value(value, inner, key, ctx)
         return
     origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):  # str | list[str]
+        for a in typing.get_args(tp):
+            if (a is str and isinstance(value, str)) or (typing.get_origin(a) is list and isinstance(value, list)):
+                _check_value(value, a, key, ctx)
+                return
+        raise ctx.error(key, f"expected a string or an array of strings, got {_got(value, key)}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ctx.error(key, f"expected an array, got {_got(value, key)}")
@@ -696,13 +717,30 @@ def _validate_server(s: ServerConfig, ctx: _Ctx) -> None:
     _check_link_tuning(s, k, ctx)
     _check_positive(s, ("http_head_timeout", "http_keepalive_timeout", "http_body_timeout", "auth_timeout",
                         "max_conns_per_source", "max_unauth_per_source", "max_unauth", "http_max_headers"), k, ctx)
+    for i, rule in enumerate(s.trusted_proxies):
+        from .proxy_gate import parse_networks
+
+        try:
+            parse_networks([rule])
+        except ValueError as e:
+            raise ctx.error(f"{k}.trusted_proxies[{i}]", str(e)) from None
     if not 1024 <= s.http_max_head <= 1 << 20:
         raise ctx.error(f"{k}.http_max_head", f"must be 1024-1048576 bytes, got {s.http_max_head}")
 
 
 def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
     k = "client"
-    _check_addr(c.server, f"{k}.server", ctx, listen=False)
+    if isinstance(c.server, str):
+        _check_addr(c.server, f"{k}.server", ctx, listen=False)
+    else:
+        if not c.server:
+            raise ctx.error(f"{k}.server", "is an empty list: name at least one server")
+        seen: dict[str, int] = {}
+        for i, srv in enumerate(c.server):
+            _check_addr(srv, f"{k}.server[{i}]", ctx, listen=False)
+            if srv.lower() in seen:
+                raise ctx.error(f"{k}.server[{i}]", f"{srv} is already server[{seen[srv.lower()]}]")
+            seen[srv.lower()] = i
     _check_credentials(c, k, ctx)
     t = c.tls
     if t.fingerprint is not None:
@@ -757,6 +795,11 @@ def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
                                 f"{what} is already routed to {m.mode} mapping "
                                 f"{c.mappings[domains[ident]].name!r}")
             domains[ident] = i
+        if m.proxy_protocol is not None:
+            if m.proxy_protocol not in ("v1", "v2"):
+                raise ctx.error(f"{mk}.proxy_protocol", _one_of(m.proxy_protocol, ("v1", "v2")))
+            if m.mode not in ("tcp", "http", "https"):
+                raise ctx.error(f"{mk}.proxy_protocol", "is only for tcp, http and https mappings")
         if m.http2 and m.mode != "https":
             raise ctx.error(f"{mk}.http2", "is only for https mappings (HTTP/2 is negotiated in TLS)")
         if m.mode != "proxy":

@@ -301,20 +301,21 @@ async def _client(cfg: Config) -> int:
     c = cfg.client
     assert c is not None
     cli = CenterClient(c)
-    last: list[tuple[str, str]] = []
+    last: dict[str, tuple[str, str]] = {}  # server -> (state, error) last reported
 
-    def on_state(state: str, error: str) -> None:
-        if c.direct:
-            return  # no center link to report on
-        if state == "connected":
-            fp = getattr(cli, "server_fingerprint", None)
-            say(f"connected to {c.server}" + (f" (certificate sha256 {fp})" if fp and c.tls.enabled else ""))
-        elif state == "error" and (state, error) not in last[-1:]:
-            say(f"link error: {error}")
-        last.append((state, error))
-        del last[:-1]
+    def on_uplink(u) -> None:  # type: ignore[no-untyped-def]
+        """One line per change of one server's link (each server of a multi-homed client)."""
+        seen = (u.state, u.last_error)
+        if last.get(u.server) == seen:
+            return
+        if u.state == "connected":
+            fp = u.server_fingerprint
+            say(f"connected to {u.server}" + (f" (certificate sha256 {fp})" if fp and c.tls.enabled else ""))
+        elif u.state == "error" and u.last_error and last.get(u.server, ("", ""))[1] != u.last_error:
+            say(f"link error: {u.last_error}")
+        last[u.server] = seen
 
-    cli.on_state.append(on_state)
+    cli.on_uplink.append(on_uplink)
     with _StopSignals() as stop:
         code = await _start(cli, cfg.source)
         if code is not None:
@@ -324,12 +325,12 @@ async def _client(cfg: Config) -> int:
             for name, (host, port) in list(cli.addresses.items()):
                 say(f"proxy {name} listening on {format_addr(host, port)} ({protocols.get(name, '')})")
             if not c.direct:
-                say(f"connecting to {c.server}" + (" (tls)" if c.tls.enabled else ""))
+                say(f"connecting to {', '.join(c.servers)}" + (" (tls)" if c.tls.enabled else ""))
             why = await stop.wait()
             log.info("%s received: stopping", why)
         finally:
             with contextlib.suppress(ValueError):
-                cli.on_state.remove(on_state)
+                cli.on_uplink.remove(on_uplink)
             await _stop(cli, "client")
     say("stopped")
     return 0

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from . import http1
 from .channel import Channel
-from .http1 import CHUNKED, CLOSE, LENGTH, NONE, BodyReader, HttpError
+from .http1 import CLOSE, NONE, BodyReader, HttpError
 from .http_scan import RequestInfo, scan_request, scan_response
 from .streams import format_addr, reset_transport
 

@@ -24,6 +24,7 @@ from . import frames as F
 from .channel import SocketEndpoint
 from .config import addr_of
 from .http_mapping import HttpLimits, PublicHttp
+from .proxy_gate import ProxyGate, parse_networks
 from .streams import format_addr
 from .tls_transport import TlsProtocol
 
@@ -88,6 +89,7 @@ class MappingListeners:
         self.http_limits = HttpLimits(cfg.http_head_timeout, cfg.http_keepalive_timeout, cfg.http_body_timeout,
                                       cfg.http_max_head, cfg.http_max_headers)
         self.max_per_source = cfg.max_conns_per_source
+        self.trusted = parse_networks(cfg.trusted_proxies)  # balancers whose PROXY headers we believe
         self._per_source: collections.Counter[str] = collections.Counter()
         self._conns: dict[object, str] = {}  # live public connection -> its source address
         self._servers: dict[str, asyncio.AbstractServer] = {}
@@ -104,22 +106,35 @@ class MappingListeners:
             host, port = addr_of(cfg.map_tcp_bind, "server.map_tcp_bind", listen=True)
             self._tcp_host = host
             await self._listen("tcp", cfg.map_tcp_bind,
-                               loop.create_server(lambda: self._shared_endpoint("tcp"), host, port))
+                               loop.create_server(self._gated(lambda: self._shared_endpoint("tcp"), "tcp"),
+                                                  host, port))
         if cfg.map_proxy_bind:
             host, port = addr_of(cfg.map_proxy_bind, "server.map_proxy_bind", listen=True)
             await self._listen("proxy", cfg.map_proxy_bind,
-                               loop.create_server(lambda: self._shared_endpoint("proxy"), host, port))
+                               loop.create_server(self._gated(lambda: self._shared_endpoint("proxy"), "proxy"),
+                                                  host, port))
         if cfg.map_http_bind:
             host, port = addr_of(cfg.map_http_bind, "server.map_http_bind", listen=True)
             await self._listen("http", cfg.map_http_bind,
-                               loop.create_server(lambda: self._http("http"), host, port))
+                               loop.create_server(self._gated(lambda: self._http("http"), "http"), host, port))
         if cfg.map_https_bind:
             host, port = addr_of(cfg.map_https_bind, "server.map_https_bind", listen=True)
             ctx = self._https_context()
             timeout = cfg.http_head_timeout
             await self._listen("https", cfg.map_https_bind,
-                               loop.create_server(lambda: TlsProtocol(ctx, lambda: self._http("https"),
-                                                                      handshake_timeout=timeout), host, port))
+                               loop.create_server(self._gated(lambda: TlsProtocol(
+                                   ctx, lambda: self._http("https"), handshake_timeout=timeout), "https"), host, port))
+
+    def _gated(self, factory: Callable[[], asyncio.BaseProtocol], what: str) -> Callable[[], asyncio.BaseProtocol]:
+        """The listener's protocol factory, behind a PROXY-protocol gate when balancers are trusted."""
+        if not self.trusted:
+            return factory
+        networks = self.trusted
+
+        def refused(peer: str, why: str) -> None:
+            self.server.throttled_log.warning("pp:" + peer, "dropping a connection from balancer %s: %s", peer, why)
+
+        return lambda: ProxyGate(networks, factory, f"{what} listener", refused)
 
     def _http(self, scheme: str) -> asyncio.Protocol:
         return PublicHttp(self, scheme)
@@ -245,8 +260,9 @@ class MappingListeners:
             return next((r for r in self.server.router.routes_of(link) if r.entry.name == name), None)
 
         try:
-            srv = await loop.create_server(lambda: PublicTcpEndpoint(self, mode, route, f"{mode} mapping {name!r}"),
-                                           self._tcp_host, port)
+            srv = await loop.create_server(
+                self._gated(lambda: PublicTcpEndpoint(self, mode, route, f"{mode} mapping {name!r}"), mode),
+                self._tcp_host, port)
         except OSError as e:
             why = str(listen_error(f"{self._tcp_host}:{port}", e))
             log.warning("mapping %r of client %s: %s", name, link.peer, why)

@@ -130,7 +130,7 @@ def _check(cfg, role: str | None) -> int:
         c = cfg.client
         if c.tls.enabled:
             tls.client_context(c.tls)
-        target = "direct" if c.direct else f"to {c.server}{' (tls)' if c.tls.enabled else ''}"
+        target = "direct" if c.direct else f"to {', '.join(c.servers)}{' (tls)' if c.tls.enabled else ''}"
         parts.append(f"client {target}, {len(c.mappings)} mapping(s), {len(c.proxies)} proxy listener(s)")
     say(f"{cfg.source}: ok" + (f" ({'; '.join(parts)})" if parts else " (empty)"))
     return 0
