@@ -507,7 +507,7 @@ def test_connection_errors_show_in_the_status_bar(secret_service, app, center_se
 
     qrun(scenario())
     msg = app.window.statusBar().currentMessage()
-    assert msg.startswith("Office: ") and "authentication failed" in msg
+    assert msg.startswith("Office: ") and "refused the username or password" in msg
     assert "not-the-pw" not in msg
 
 
