@@ -363,6 +363,22 @@ class TunnelController(QObject):
         log.info("applied changes to the running profile %r", profile.name)
         return True
 
+    async def set_mapping_enabled(self, profile_id: str, name: str, enabled: bool) -> bool:
+        """Turn one mapping of a profile on or off: saved, and applied to its running tunnel."""
+        p = self.store.get(profile_id)
+        if p is None:
+            return False
+        maps = [dataclasses.replace(m, enabled=enabled) if m.name == name else m for m in p.client.mappings]
+        p = dataclasses.replace(p, client=dataclasses.replace(p.client, mappings=maps))
+        try:
+            p = self.store.upsert(p)
+        except (WmproxyError, OSError) as e:
+            from .diagnosis import error_text
+
+            self._report_error(profile_id, error_text(e))
+            return False
+        return await self.apply_profile(p)
+
     def _client_config(self, profile: Any) -> ClientConfig:
         """The profile's ClientConfig with secrets from the keyring (only the engine ever sees them).
 

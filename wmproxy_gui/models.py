@@ -545,9 +545,73 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
         QT_TRANSLATE_NOOP("models", "Domain"),
         QT_TRANSLATE_NOOP("models", "Remote port"),
         QT_TRANSLATE_NOOP("models", "Header rules"),
+        QT_TRANSLATE_NOOP("models", "Public address"),
+        QT_TRANSLATE_NOOP("models", "Server status"),
     )
 
+    PUBLIC, STATUS = 7, 8  # live columns: where the server publishes it, and whether it could
+
+    def __init__(self, items: Iterable[MappingConfig] = (), parent: QObject | None = None) -> None:
+        super().__init__(items, parent)
+        self.server_host = ""
+        self.connected = False
+        self.status: dict[str, Any] = {}  # name -> core.frames.MappingState (empty: legacy server / unknown)
+
+    def set_live(self, server_host: str, connected: bool, status: dict[str, Any]) -> None:
+        """The running tunnel's view of these mappings; repaints the live columns when it changed."""
+        if (server_host, connected, status) == (self.server_host, self.connected, self.status):
+            return
+        self.server_host, self.connected, self.status = server_host, connected, dict(status)
+        if self._items:
+            self.dataChanged.emit(self.index(0, self.PUBLIC), self.index(len(self._items) - 1, self.STATUS))
+
+    def public_address(self, m: MappingConfig) -> str:
+        """URL for http/https, host:port otherwise; "" while it is not known (not connected, refused)."""
+        st = self.status.get(m.name)
+        if not self.connected or not self.server_host or (st is not None and not st.ok):
+            return ""
+        port = st.port if st is not None and st.port else (m.remote_port or 0)
+        if not port:
+            return ""
+        from core.config import format_addr
+
+        if m.mode in ("http", "https"):
+            host = m.domain or self.server_host
+            default = 80 if m.mode == "http" else 443
+            return f"{m.mode}://{format_addr(host, port) if port != default else host}/"
+        return format_addr(self.server_host, port)
+
+    def failure(self, m: MappingConfig) -> str:
+        st = self.status.get(m.name)
+        return st.message if self.connected and st is not None and not st.ok else ""
+
+    def _status_text(self, m: MappingConfig) -> str:
+        if not m.enabled:
+            return QCoreApplication.translate("models", "off")
+        if not self.connected:
+            return ""
+        st = self.status.get(m.name)
+        if st is None:
+            return QCoreApplication.translate("models", "unknown")  # a legacy server says nothing
+        if st.ok:
+            return QCoreApplication.translate("models", "open")
+        return QCoreApplication.translate("models", "failed: {reason}").format(reason=st.message)
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if index.isValid() and index.column() == self.STATUS and role == Qt.ItemDataRole.ForegroundRole:
+            m = self._items[index.row()]
+            st = self.status.get(m.name)
+            if self.connected and m.enabled and st is not None:
+                return QBrush(QColor("#2e7d32" if st.ok else "#c62828"))
+        if index.isValid() and index.column() == self.STATUS and role == Qt.ItemDataRole.ToolTipRole:
+            return self._status_text(self._items[index.row()]) or None
+        return super().data(index, role)
+
     def _cell(self, m: MappingConfig, col: int) -> Any:
+        if col == self.PUBLIC:
+            return self.public_address(m) or "-"
+        if col == self.STATUS:
+            return self._status_text(m)
         return ("", m.name, m.mode, m.local_addr or "-", m.domain or "-",
                 str(m.remote_port) if m.remote_port else "-",
                 "; ".join(format_header_rule(h) for h in m.headers) or "-")[col]
