@@ -122,15 +122,18 @@ def reachable_hosts(bind_host: str, limit: int = 3) -> list[str]:
     return found[:limit]
 
 
-def client_link(host: str, port: int, username: str, fingerprint: str, name: str | None = None) -> str:
-    """The ``wmproxy://`` link the tray app imports: address, user, pinned certificate; never a password.
-
-    Same format as the GUI's "Copy wmproxy:// link" (wmproxy_gui.profiles.ProfileStore.export_link)."""
+def client_link(host: str, port: int, username: str | None, fingerprint: str | None,
+                name: str | None = None) -> str:
+    """The ``wmproxy://`` link the tray app imports: address, user, pinned certificate (None: a plain
+    server); never a password. Same format as the GUI's "Copy wmproxy:// link"
+    (wmproxy_gui.profiles.ProfileStore.export_link)."""
     from urllib.parse import quote, urlencode
 
     addr = format_addr(host, port)
-    q = {"name": name or host, "tls": "pin", "fp": fingerprint}
-    return f"wmproxy://{quote(username, safe='')}@{addr}?{urlencode(q, quote_via=quote)}"
+    q = {"name": name or host, "tls": "pin", "fp": fingerprint} if fingerprint else {"name": name or host,
+                                                                                       "tls": "off"}
+    user = f"{quote(username, safe='')}@" if username else ""
+    return f"wmproxy://{user}{addr}?{urlencode(q, quote_via=quote)}"
 
 
 def write_default_server_config(path: str | os.PathLike[str],

@@ -194,9 +194,10 @@ async def test_connection(parent: QWidget, client: ClientConfig) -> str:
             raise diagnose.ConnectionProblem(
                 diagnose.classify(cli.last_exception or e, addr, client.tls.enabled, cli.last_error)) from None
         if cli.server_fingerprint:
-            return _t("Connected to {s} and logged in. Certificate SHA-256 {fp}").format(
+            return QCoreApplication.translate("ProfilesPage", "Connected to {s} and logged in. "
+                                              "Certificate SHA-256 {fp}").format(
                 s=client.server, fp=format_fingerprint(cli.server_fingerprint))
-        return _t("Connected to {s} and logged in.").format(s=client.server)
+        return QCoreApplication.translate("ProfilesPage", "Connected to {s} and logged in.").format(s=client.server)
     finally:
         await cli.stop()
 
