@@ -158,10 +158,10 @@ class LinkView:
     next_attempt_at: float | None = None  # time.time() of the next connect attempt while waiting
 
     def retry_in(self, now: float | None = None) -> int | None:
-        """Whole seconds until the next attempt (0 when due), or None when none is scheduled."""
+        """Whole seconds left until the next attempt (0 in its last second), None when none is scheduled."""
         if self.next_attempt_at is None:
             return None
-        return max(0, math.ceil(self.next_attempt_at - (time.time() if now is None else now)))
+        return max(0, int(self.next_attempt_at - (time.time() if now is None else now)))
 
 
 class TunnelController(QObject):
