@@ -750,6 +750,26 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>PEM 文件 (*.pem *.crt *.cer *.key);;所有文件 (*)</translation>
     </message>
     <message>
+        <source>enter the password for this username</source>
+        <translation>请输入此用户名的密码</translation>
+    </message>
+    <message>
+        <source>a password needs a username</source>
+        <translation>设置密码需要同时设置用户名</translation>
+    </message>
+    <message>
+        <source>choose the CA certificate file</source>
+        <translation>请选择 CA 证书文件</translation>
+    </message>
+    <message>
+        <source>no such file</source>
+        <translation>没有这个文件</translation>
+    </message>
+    <message>
+        <source>a client certificate needs both the certificate and its key</source>
+        <translation>客户端证书需要同时提供证书和私钥</translation>
+    </message>
+    <message>
         <source>Connecting to {s}…</source>
         <translation>正在连接 {s}…</translation>
     </message>
@@ -1155,6 +1175,22 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     <message>
         <source>Saved settings not loaded: {e}</source>
         <translation>已保存的设置未能加载：{e}</translation>
+    </message>
+    <message>
+        <source>enter the password clients must send</source>
+        <translation>请输入客户端必须提供的密码</translation>
+    </message>
+    <message>
+        <source>a password needs a username</source>
+        <translation>设置密码需要同时设置用户名</translation>
+    </message>
+    <message>
+        <source>set both the certificate and its key, or neither</source>
+        <translation>请同时设置证书和私钥，或都不设置</translation>
+    </message>
+    <message>
+        <source>anyone could connect and use this server: set a username and password, or tick &quot;Allow clients without login&quot;</source>
+        <translation>任何人都能连接并使用此服务端：请设置用户名和密码，或勾选“允许客户端在公网地址上免登录连接”</translation>
     </message>
     <message>
         <source>Not started: {e}</source>

@@ -338,23 +338,23 @@ class ProfileDialog(QDialog):
         mode = self.mode()
         user = self.username.text().strip()
         if user and not self.password.text() and not self.has_password:
-            out["password"] = "enter the password for this username"
+            out["password"] = self.tr("enter the password for this username")
         if self.password.text() and not user:
-            out["username"] = "a password needs a username"
+            out["username"] = self.tr("a password needs a username")
         if mode == "ca":
             ca = self.ca_file.text().strip()
             if not ca:
-                out["ca_file"] = "choose the CA certificate file"
+                out["ca_file"] = self.tr("choose the CA certificate file")
             elif not Path(ca).expanduser().is_file():
-                out["ca_file"] = "no such file"
+                out["ca_file"] = self.tr("no such file")
         if mode == "pin" and (p := fingerprint_problem(self.fingerprint.text())):
             out["fingerprint"] = p
         cert, key = self.cert_file.text().strip(), self.key_file.text().strip()
         if bool(cert) != bool(key):
-            out["key_file" if cert else "cert_file"] = "a client certificate needs both the certificate and its key"
+            out["key_file" if cert else "cert_file"] = self.tr("a client certificate needs both the certificate and its key")
         for k, v in (("cert_file", cert), ("key_file", key)):
             if v and k not in out and not Path(v).expanduser().is_file():
-                out[k] = "no such file"
+                out[k] = self.tr("no such file")
         if not out and (err := client_problem(self.client())):
             field = (err.key or "").rsplit(".", 1)[-1]
             out[field if field in self.form.errors else "server"] = err.problem

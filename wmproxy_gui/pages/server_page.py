@@ -217,18 +217,23 @@ class ServerPage(QWidget):
             if value is not None and (p := address_problem(value, listen=True)):
                 out[key] = p
         if cfg.username and not self.password.text() and not self.has_password:
-            out["password"] = "enter the password clients must send"
+            out["password"] = self.tr("enter the password clients must send")
         if self.password.text() and not cfg.username:
-            out["username"] = "a password needs a username"
+            out["username"] = self.tr("a password needs a username")
         if bool(cfg.cert_file) != bool(cfg.key_file):
-            out["key_file" if cfg.cert_file else "cert_file"] = "set both the certificate and its key, or neither"
+            out["key_file" if cfg.cert_file else "cert_file"] = self.tr("set both the certificate and its key, "
+                                                                        "or neither")
         if not out:
             try:
                 validate_config(Config(server=dataclasses.replace(cfg, password="x" if cfg.username else None)),
                                 source="")
             except ConfigError as e:
                 field = (e.key or "").rsplit(".", 1)[-1]
-                problem = e.problem.replace("or allow_anonymous = true", "or tick \"Allow clients without login\"")
+                if "lets anyone in" in e.problem:
+                    problem = self.tr("anyone could connect and use this server: set a username and password, "
+                                      "or tick \"Allow clients without login\"")
+                else:
+                    problem = e.problem.replace("or allow_anonymous = true", "or tick \"Allow clients without login\"")
                 out[field if field in self.form.errors else "bind"] = problem
         return out
 
