@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout()
         self.status_icon = QLabel()
         self.status_text = QLabel(objectName="status")
+        self.status_text.setWordWrap(True)  # "1 of 2 connected · server on" must not be cut at the edge
         row.addWidget(self.status_icon)
         row.addWidget(self.status_text, 1)
         status_box.addLayout(row)

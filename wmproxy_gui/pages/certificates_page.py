@@ -431,7 +431,7 @@ class CertificatesPage(QWidget):
         self.reload()
 
     def showEvent(self, event: Any) -> None:
-        self.known.reload()
+        self.reload()  # a server started meanwhile generated its certificate; TOFU may have trusted one
         super().showEvent(event)
 
     def reload(self) -> None:

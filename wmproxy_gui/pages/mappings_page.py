@@ -299,8 +299,10 @@ class MappingsPage(QWidget):
             hh = view.horizontalHeader()
             hh.moveSection(hh.visualIndex(MappingTableModel.PUBLIC), 4)
             hh.moveSection(hh.visualIndex(MappingTableModel.STATUS), 5)
-            view.setColumnWidth(MappingTableModel.PUBLIC, 200)
-            view.setColumnWidth(MappingTableModel.STATUS, 160)
+            view.setWordWrap(False)
+            for col in range(1, MappingTableModel.STATUS + 1):  # a profile's few mappings: fit them
+                if col != MappingTableModel.HEADERS.index("Header rules"):
+                    hh.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         view.doubleClicked.connect(lambda idx: self.edit(kind, idx.row()) if idx.column() else None)
         add = self.tr("Add mapping") if kind == "mapping" else self.tr("Add local proxy")
         empty = EmptyState(empty_title, empty_text, [(add, lambda: self.add(kind))])

@@ -722,7 +722,9 @@ class ProfilesPage(QWidget):
         return text if text.startswith("wmproxy://") and "\n" not in text else ""
 
     def showEvent(self, event: Any) -> None:
-        """First start: a wmproxy:// link already in the clipboard is offered with one button."""
+        """Re-read profiles (the tray or a link may have added one); on first start a wmproxy:// link
+        already in the clipboard is offered with one button."""
+        self.reload()
         link = self._clipboard_link()
         if link:
             try:

@@ -152,6 +152,7 @@ class ServerPage(QWidget):
         sl.addStretch(1)
         settings_scroll = QScrollArea()  # a long form at 200 % scale scrolls instead of clipping
         settings_scroll.setWidgetResizable(True)
+        settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # hints wrap
         settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
         settings_scroll.setWidget(settings)
 
@@ -241,8 +242,9 @@ class ServerPage(QWidget):
         tls = self.tls.isChecked()
         for key in ("cert_file", "key_file"):
             self.form.setRowVisible(self.form.errors[key].parentWidget(), tls)
-        ok = self.form.show_problems(self.problems())
         running = self.controller.server is not None
+        # a running server's form is read-only: its problems are for the next start, not now
+        ok = self.form.show_problems({} if running else self.problems()) and (running or not self.problems())
         self.start_button.setEnabled(ok or running)
         return ok
 
@@ -298,8 +300,9 @@ class ServerPage(QWidget):
             if srv.fingerprint:
                 from core.tls import format_fingerprint
 
-                lines.append(self.tr("certificate SHA-256: {fp}").format(fp=format_fingerprint(srv.fingerprint)))
-            set_status(self.listening, self.tr("Listening - ") + " · ".join(lines), "ok")
+                fp = format_fingerprint(srv.fingerprint)  # 95 characters: two lines of 16 bytes
+                lines.append(self.tr("certificate SHA-256: {fp}").format(fp=f"<br><code>{fp[:47]}<br>{fp[48:]}</code>"))
+            set_status(self.listening, self.tr("Listening - ") + "<br>".join(lines), "ok")
             set_status(self.status, "")
             self.copy_fp.setVisible(bool(srv.fingerprint))
             self.show_link(self.client_link())

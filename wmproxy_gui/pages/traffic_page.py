@@ -65,7 +65,7 @@ class TrafficPage(QWidget):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setSectionResizeMode(ChannelTableModel.TARGET, QHeaderView.ResizeMode.Stretch)  # the long one gives
         hh.setStretchLastSection(False)  # so the Age column is never under the scrollbar
-        for col, w in ((0, 140), (1, 160), (3, 84), (4, 84), (5, 96), (6, 70)):
+        for col, w in ((0, 110), (1, 140), (3, 72), (4, 72), (5, 84), (6, 56)):
             self.table.setColumnWidth(col, w)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
@@ -108,7 +108,7 @@ class TrafficPage(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name takes what is left
         header.setMinimumSectionSize(60)
-        self.totals_view.setMinimumWidth(320)
+        self.totals_view.setMinimumWidth(260)
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.graph)
