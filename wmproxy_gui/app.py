@@ -213,6 +213,7 @@ class Application(QObject):
         """Show the tray (if the desktop has one) and the window (unless minimized into a tray)."""
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()
+            log.info("tray icon shown")
         else:
             log.warning("no system tray on this desktop: closing the window will quit")
         if not self.minimized or not self.tray.isVisible():

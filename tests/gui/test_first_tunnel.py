@@ -408,10 +408,11 @@ def test_first_run_link_to_working_mapping(secret_service, controller, profile_s
         qrun(srv.stop())
 
 
-def test_server_page_shows_link_and_qr(controller, qrun, qtbot):
+def test_server_page_shows_link_and_qr(controller, qrun, qtbot, tmp_path):
     from wmproxy_gui.pages.server_page import ServerPage
 
     page = ServerPage(controller)
+    page.settings_path = tmp_path / "server.toml"  # the session's shared config dir stays as it was
     qtbot.addWidget(page)
     page.show()
     page.tls.setChecked(True)
