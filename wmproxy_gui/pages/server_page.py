@@ -152,7 +152,7 @@ class ServerPage(QWidget):
         sl.addStretch(1)
         settings_scroll = QScrollArea()  # a long form at 200 % scale scrolls instead of clipping
         settings_scroll.setWidgetResizable(True)
-        settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # hints wrap
+        # (no horizontal bar in normal sizes: the long lines wrap; at 200 % and minimum size one appears)
         settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
         settings_scroll.setWidget(settings)
 

@@ -77,6 +77,7 @@ class TrafficPage(QWidget):
         self.closed_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.closed_view.verticalHeader().hide()
         self.closed_view.setAlternatingRowColors(True)
+        self.closed_view.setWordWrap(False)  # long reasons are cut with "…" (the tooltip has them whole)
         ch = self.closed_view.horizontalHeader()
         ch.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         ch.setStretchLastSection(True)  # the reason
