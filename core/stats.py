@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,6 +20,7 @@ OTHER_NAMES = "(other)"
 
 # channel states
 OPENING, OPEN, CLOSED = "opening", "open", "closed"
+CLOSED_KEPT = 500  # closed channels kept for viewers (the GUI's Closed tab)
 # link states
 STOPPED, CONNECTING, CONNECTED, ERROR = "stopped", "connecting", "connected", "error"
 
@@ -39,6 +41,7 @@ class ChannelRecord:
     state: str = OPENING
     reason: str = ""
     key: int = 0  # unique in this Stats, stable across snapshots
+    ended: float = 0.0  # time.time() it closed (0 while open)
 
 
 @dataclass(slots=True, eq=False)
@@ -83,6 +86,7 @@ class Stats:
         self._closed_down = 0
         self._closed_per_name: dict[str, list[int]] = {}
         self._keys = itertools.count(1)
+        self.recent_closed: deque[ChannelRecord] = deque(maxlen=CLOSED_KEPT)  # newest last, for viewers
         self._listeners: list[Callable[[str, Any], None]] = []
 
     # ---- events
@@ -110,6 +114,8 @@ class Stats:
             return
         rec.state = CLOSED
         rec.reason = reason
+        rec.ended = time.time()
+        self.recent_closed.append(rec)
         self.channels.pop(rec.key, None)
         self._closed_up += rec.up
         self._closed_down += rec.down
