@@ -882,7 +882,7 @@ def _to_toml(obj: Any, secrets: bool) -> dict[str, Any]:
                 out[name] = [_to_toml(v, secrets) for v in value]
             elif value and isinstance(value[0], HeaderRule):
                 out[name] = [format_header_rule(v) for v in value]
-            elif value or f.name not in ("mappings", "proxies", "headers"):
+            elif value or f.default_factory is not list:  # an empty list that is the default: left out
                 out[name] = list(value)
         else:
             out[name] = value

@@ -107,7 +107,7 @@ def test_add_mapping_through_the_dialog_saves_and_reaches_the_running_tunnel(
         doc = tomllib.loads(profile_store.path.read_text())
         saved = doc["profiles"][0]["client"]["mappings"]
         assert saved == [{"name": "echo", "mode": "tcp", "local_addr": addr(echo_server), "domain": "",
-                          "enabled": True}]
+                          "http2": False, "enabled": True}]
         await wait_until(lambda: srv.router.for_mode("tcp") is not None, 10, "mapping announced")
         got, w = await echo_once(srv.addresses["tcp"], b"through the GUI" * 100)
         assert got == b"through the GUI" * 100
