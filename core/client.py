@@ -10,6 +10,7 @@ import random
 import secrets
 import ssl
 import time
+from typing import TYPE_CHECKING
 
 from . import frames as F
 from .channel import ChannelStream, SocketEndpoint
@@ -18,6 +19,9 @@ from .errors import AuthError, TlsError, WmproxyError
 from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 from .streams import format_addr
+
+if TYPE_CHECKING:
+    from .inspect.ring import CaptureRing
 
 log = logging.getLogger("wmproxy.client")
 
@@ -107,7 +111,7 @@ class ClientLink(Link):
             self.client.spawn(self.client.serve_proxy_mapping(ChannelStream(ch, peer), ch))
             return
         ch = self.accept_channel(fr, kind="mapping", name=m.name, peer=peer, target=m.local_addr)
-        self.client.spawn(self.client.connect_local(ch, m.local_addr))
+        self.client.spawn(self.client.connect_local(ch, m.local_addr, self.client.endpoint_factory(m, ch)))
 
 
 class ForwardEndpoint(SocketEndpoint):
@@ -160,9 +164,12 @@ def sniff_target(data: bytes) -> str:
 class CenterClient:
     """Run with ``await start()``; reconnects by itself until ``await stop()``."""
 
-    def __init__(self, cfg: ClientConfig, stats: Stats | None = None) -> None:
+    def __init__(self, cfg: ClientConfig, stats: Stats | None = None, capture: "CaptureRing | None" = None) -> None:
         self.cfg = cfg
         self.stats = stats if stats is not None else Stats()
+        # the request inspector's store: http/https mappings with inspect = true are captured into it
+        # (None: no inspector is running, nothing is captured)
+        self.capture = capture
         self.state = STOPPED
         self.last_error = ""
         self.last_exception: Exception | None = None
@@ -398,11 +405,21 @@ class CenterClient:
                 log.info("mapping %r is now served (port %d)", name, st.port)
         self.mapping_status = new
 
-    async def connect_local(self, ch, local_addr: str) -> None:
+    def endpoint_factory(self, m: MappingConfig, ch):
+        """The local end for a mapping channel: capturing for inspected http/https mappings."""
+        ring = self.capture
+        if ring is not None and m.inspect and m.mode in ("http", "https"):
+            from .inspect.endpoint import InspectingEndpoint
+
+            return lambda: InspectingEndpoint(ch, ring, tunnel_name=m.name, remote_addr=ch.record.peer,
+                                              target=m.local_addr)
+        return lambda: SocketEndpoint(ch)
+
+    async def connect_local(self, ch, local_addr: str, factory=None) -> None:
         loop = asyncio.get_running_loop()
         try:
             host, port = addr_of(local_addr, "local_addr")
-            await asyncio.wait_for(loop.create_connection(lambda: SocketEndpoint(ch), host, port), 10)
+            await asyncio.wait_for(loop.create_connection(factory or (lambda: SocketEndpoint(ch)), host, port), 10)
         except (OSError, asyncio.TimeoutError, WmproxyError) as e:
             reason = f"cannot connect to {local_addr}: {getattr(e, 'strerror', None) or e or 'timed out'}"
             log.info("channel %s: %s", ch.id, reason)
