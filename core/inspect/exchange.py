@@ -13,7 +13,7 @@ from ..http1 import HttpError, RequestHead, ResponseHead, parse_request_head, pa
 
 # What an Exchange costs beyond its byte strings (object, slots, small strings, the ring's
 # bookkeeping); measured with tracemalloc in tests/test_inspect_ring.py, rounded up.
-EXCHANGE_OVERHEAD = 1024
+EXCHANGE_OVERHEAD = 1200
 
 
 @dataclass(slots=True, eq=False)
