@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -332,3 +333,48 @@ def test_api_security_token_host_origin_and_deadlines(monkeypatch: pytest.Monkey
             await api.stop()
 
     run(main(), 60)
+
+
+def test_headless_client_serves_the_api_and_refuses_an_open_bind(tmp_path: Path) -> None:
+    import subprocess
+
+    from _cli_util import Proc, cli_env, run_cli
+
+    (tmp_path / "server.toml").write_text('[server]\nbind = "127.0.0.1:0"\nusername = "u"\npassword = "p"\n'
+                                          'map_http_bind = "127.0.0.1:0"\n')
+    with HttpTarget() as service:
+        server = Proc(["--headless-server", "-c", str(tmp_path / "server.toml")], cli_env(tmp_path / "s"))
+        try:
+            center = server.wait_line(r"center listening on (\S+)").group(1)
+            http = server.wait_line(r"http mapping listening on (\S+)").group(1)
+            cfg = tmp_path / "client.toml"
+            cfg.write_text(f'[client]\nserver = "{center}"\nusername = "u"\npassword = "p"\n'
+                           '[client.inspect]\nbind = "127.0.0.1:0"\n'
+                           f'[[client.mappings]]\nname = "web"\nlocal_addr = "{service.authority}"\n')
+            client = Proc(["--headless-client", "-c", str(cfg)], cli_env(tmp_path / "c"))
+            try:
+                api = client.wait_line(r"inspector listening on (http://\S+)").group(1)
+                client.wait_line(r"connected to")
+                for _ in range(50):
+                    r = subprocess.run(["curl", "-sS", "-d", '{"k": 1}', "-H", "Content-Type: application/json",
+                                        f"http://{http}/from-headless"], capture_output=True, text=True, timeout=30)
+                    if r.stdout == '{"k": 1}':
+                        break
+                    time.sleep(0.1)  # the mapping is routed a moment after "connected"
+                r = subprocess.run(["curl", "-sS", api + "api/requests/http"], capture_output=True, text=True,
+                                   timeout=30)
+                (entry,) = json.loads(r.stdout)["requests"]
+                assert entry["request"]["uri"] == "/from-headless" and entry["response"]["status_code"] == 200
+                r = subprocess.run(["curl", "-sS", api + "api/tunnels"], capture_output=True, text=True, timeout=30)
+                assert json.loads(r.stdout)["tunnels"][0]["config"]["addr"] == service.authority
+                page = subprocess.run(["curl", "-sS", api], capture_output=True, text=True, timeout=30).stdout
+                assert "<title>wmproxy-gui inspector</title>" in page
+            finally:
+                assert client.stop() == 0
+        finally:
+            assert server.stop() == 0
+
+    cfg.write_text(cfg.read_text().replace('bind = "127.0.0.1:0"', 'bind = "0.0.0.0:4040"'))
+    out = run_cli(["--headless-client", "-c", str(cfg), "--check"], cli_env(tmp_path / "c"))
+    assert out.returncode == 2
+    assert f"{cfg}: client.inspect.token: missing: an inspector API on 0.0.0.0:4040" in out.stderr

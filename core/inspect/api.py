@@ -24,10 +24,10 @@ import importlib.resources
 import json
 import logging
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..config import format_addr, is_loopback_host, parse_addr
+from ..config import MappingConfig, format_addr, is_loopback_host, parse_addr
 from ..errors import ConfigError, WmproxyError
 from ..http1 import MAX_HEAD, REASONS, HttpError, RequestHead, ResponseHead, parse_request_head, split_authority
 from .formats import to_json
@@ -351,3 +351,22 @@ def _json(status: int, obj: Any) -> tuple[int, str, bytes, tuple[tuple[str, str]
 def _error_body(status: int, msg: str) -> tuple[str, bytes]:
     return "application/json", json.dumps({"error_code": 100 + status, "status_code": status, "msg": msg,
                                            "details": {}}).encode("utf-8")
+
+
+def for_mappings(ring: CaptureRing, mappings: Callable[[], Iterable[MappingConfig]], *, bind: str = "127.0.0.1:0",
+                 token: str | None = None) -> InspectorApi:
+    """An API whose replays go to the http/https mappings that ``mappings()`` lists at the time."""
+
+    def web(name: str) -> MappingConfig | None:
+        return next((m for m in mappings() if m.name == name and m.mode in ("http", "https")), None)
+
+    def resolve(name: str) -> str | None:
+        m = web(name)
+        return m.local_addr if m is not None else None
+
+    def tunnels() -> list[dict[str, Any]]:
+        return [{"name": m.name, "public_url": "", "proto": m.mode,
+                 "config": {"addr": m.local_addr, "inspect": m.inspect, "domain": m.domain}}
+                for m in mappings() if m.mode in ("http", "https") and m.enabled]
+
+    return InspectorApi(ring, bind=bind, token=token, resolve_target=resolve, tunnels=tunnels)
