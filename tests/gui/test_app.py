@@ -153,9 +153,10 @@ def test_main_window_hosts_every_page(app, qtbot):
     from wmproxy_gui.settings_page import SettingsPage
 
     w = app.window
-    assert list(w.pages) == list(PAGE_ORDER[:5]) + ["logs", "settings"]
+    assert list(w.pages) == list(PAGE_ORDER)
     expected = {"profiles": "ProfilesPage", "mappings": "MappingsPage", "certificates": "CertificatesPage",
-                "traffic": "TrafficPage", "server": "ServerPage"}
+                "traffic": "TrafficPage", "inspector": "InspectorPage", "history": "HistoryPage",
+                "server": "ServerPage"}
     for key, cls in expected.items():
         assert not isinstance(w.pages[key], PlaceholderPage), f"{key} page missing"
         assert type(w.pages[key]).__name__ == cls
