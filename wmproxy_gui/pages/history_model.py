@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from core.history import HistoryReader, Key, Point, Total
 
@@ -18,6 +18,7 @@ from ..models import SORT_ROLE, _Table, fmt_bytes
 
 _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole
+KINDS = {"mapping": QT_TRANSLATE_NOOP("models", "mapping"), "proxy": QT_TRANSLATE_NOOP("models", "proxy")}
 
 
 @dataclass
@@ -84,7 +85,7 @@ class HistoryTotalsModel(_Table):
             if col == self.NAME:
                 return name if role_ == "client" else f"{name} ({role_})"
             if col == self.KIND:
-                return kind
+                return KINDS.get(kind) and QCoreApplication.translate("models", KINDS[kind]) or kind
             if col == self.CONNS:
                 return str(raw[col])
             return fmt_bytes(raw[col])  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
@@ -21,7 +21,7 @@ from core.history import HistoryError, HistoryReader, Key, Point, default_path
 
 from ..models import fmt_bytes
 from ..widgets.common import ERROR_COLOR, spawn
-from .history_model import HistorySnapshot, HistoryTotalsModel, load_snapshot
+from .history_model import KINDS, HistorySnapshot, HistoryTotalsModel, load_snapshot
 
 REFRESH_MS = 10_000  # the recorder writes every 10 s
 UP_COLOR, DOWN_COLOR = "#1e88e5", "#43a047"
@@ -54,7 +54,7 @@ class BarChart(QWidget):
         lh = fm.height()
         peak = max(1, self.peak())
         left = fm.horizontalAdvance(fmt_bytes(peak)) + 10
-        plot = QRectF(left, lh * 1.6, self.width() - left - 8, self.height() - lh * 3.2)
+        plot = QRectF(left, lh * 2.1, self.width() - left - 8, self.height() - lh * 3.7)
         p.setPen(pal.windowText().color())
         p.drawText(QRectF(0, 0, self.width(), lh * 1.4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                    self.title)
@@ -88,11 +88,13 @@ class BarChart(QWidget):
                 if h > 0:
                     p.fillRect(QRectF(x + j * bar, plot.bottom() - max(1.0, h), bar, max(1.0, h)), QColor(color))
         p.setPen(pal.placeholderText().color())
-        step = max(1, int(n / max(1, plot.width() / (fm.horizontalAdvance("00-00") * 1.8))))
+        widest = max((fm.horizontalAdvance(t) for t in self.labels), default=10)
+        step = max(1, -(-n * int(widest * 1.6) // max(1, int(plot.width()))))  # labels never touch
         for i in range(0, n, step):
             label = self.labels[i] if i < len(self.labels) else ""
             x = plot.left() + i * slot
-            p.drawText(QRectF(x - 30 + slot / 2, plot.bottom() + 2, 60, lh), Qt.AlignmentFlag.AlignHCenter, label)
+            p.drawText(QRectF(x + slot / 2 - widest, plot.bottom() + 2, 2 * widest, lh), Qt.AlignmentFlag.AlignHCenter,
+                       label)
 
 
 class HistoryPage(QWidget):
@@ -103,7 +105,7 @@ class HistoryPage(QWidget):
         self._loading: asyncio.Task | None = None
 
         self.which = QComboBox(objectName="which")
-        self.which.addItem(self.tr("All mappings and proxies"), None)
+        self.which.addItem(self.tr("All mappings and proxies"), "")
         self.which.setMinimumContentsLength(24)
         self.which.currentIndexChanged.connect(lambda _i: self.refresh())
         self.summary = QLabel(objectName="summary")
@@ -163,10 +165,11 @@ class HistoryPage(QWidget):
         return rec.path if rec is not None else default_path()
 
     def selected(self) -> Key | None:
-        return self.which.currentData()
+        data = self.which.currentData()
+        return tuple(data.split("\x1f")) if data else None  # type: ignore[return-value]
 
     def show_key(self, key: Key) -> None:
-        i = self.which.findData(key)
+        i = self.which.findData("\x1f".join(key))
         if i >= 0:
             self.which.setCurrentIndex(i)
 
@@ -196,10 +199,11 @@ class HistoryPage(QWidget):
         self.snapshot = snap
         known = {self.which.itemData(i) for i in range(1, self.which.count())}
         for key in snap.names:
-            if key not in known:
+            if "\x1f".join(key) not in known:  # a string: QVariant keeps tuples, but findData cannot match them
                 role, kind, name = key
                 label = name if role == "client" else f"{name} ({role})"
-                self.which.addItem(f"{label} · {kind}", key)
+                shown = QCoreApplication.translate("models", KINDS[kind]) if kind in KINDS else kind
+                self.which.addItem(f"{label} · {shown}", "\x1f".join(key))
         self.totals.apply(snap)
         self.hourly.set_points(snap.hourly, [time.strftime("%H:00", time.localtime(int(p.label)))
                                              for p in snap.hourly])

@@ -111,7 +111,7 @@ class RequestTableModel(_Table):
         col = index.column()
         if role == _DISPLAY:
             if col == self.TIME:
-                return fmt_time(ex.start)
+                return time.strftime("%H:%M:%S", time.localtime(ex.start))
             if col == self.MAPPING:
                 return ex.tunnel_name
             if col == self.METHOD:
@@ -137,6 +137,8 @@ class RequestTableModel(_Table):
                 return ex.error
             if col == self.PATH:
                 return f"{ex.host}{ex.uri}"
+            if col == self.TIME:
+                return fmt_time(ex.start)
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (self.STATUS, self.DURATION, self.SIZE):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -156,10 +158,16 @@ class RequestFilterModel(QSortFilterProxyModel):
 
     def set_filter(self, *, path: str | None = None, method: str | None = None, status: str | None = None,
                    mapping: str | None = None) -> None:
+        has_begin = hasattr(self, "beginFilterChange")  # Qt >= 6.10 deprecates invalidateFilter
+        if has_begin:
+            self.beginFilterChange()
         for name, value in (("path", path), ("method", method), ("status", status), ("mapping", mapping)):
             if value is not None:
                 setattr(self, name, value.strip())
-        self.invalidateFilter()
+        if has_begin:
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: _Index) -> bool:
         src = self.sourceModel()

@@ -213,6 +213,7 @@ class InspectorPage(QWidget):
         self.curl_button.clicked.connect(self.copy_curl)
         self.status = QLabel(objectName="detailStatus")
         self.status.setWordWrap(True)
+        self.status.hide()
         actions = QHBoxLayout()
         actions.addWidget(self.replay_button)
         actions.addWidget(self.edit_button)
@@ -235,11 +236,11 @@ class InspectorPage(QWidget):
         req_tab.addWidget(self._titled(self.tr("Headers"), self.req_headers))
         req_tab.addWidget(self._titled(self.tr("Query parameters"), self.query))
         req_tab.addWidget(self._titled(self.tr("Body"), self.req_body))
-        req_tab.setStretchFactor(2, 2)
+        req_tab.setSizes([160, 50, 400])
         resp_tab = QSplitter(Qt.Orientation.Vertical)
         resp_tab.addWidget(self._titled(self.tr("Headers"), self.resp_headers))
         resp_tab.addWidget(self._titled(self.tr("Body"), self.resp_body))
-        resp_tab.setStretchFactor(1, 2)
+        resp_tab.setSizes([160, 450])
         self.tabs = QTabWidget(objectName="detailTabs")
         self.tabs.addTab(self.summary, self.tr("Summary"))
         self.tabs.addTab(req_tab, self.tr("Request"))
@@ -264,6 +265,7 @@ class InspectorPage(QWidget):
         split.addWidget(self.detail_stack)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([720, 400])
         self.api_label = QLabel(objectName="apiAddress")
         self.api_label.setOpenExternalLinks(True)
         self.api_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
@@ -336,7 +338,7 @@ class InspectorPage(QWidget):
             self.detail_stack.setCurrentWidget(self.no_selection)
             return
         self.detail_stack.setCurrentWidget(self.detail_stack.widget(1))
-        self.status.clear()
+        self._say("")
         self.title.setText(f"{ex.method} {url_of(ex)}")
         rh, sh = ex.request_head(), ex.response_head()
         rows = [
@@ -368,6 +370,11 @@ class InspectorPage(QWidget):
             self.raw.setPlainText(hexdump(raw))
 
     # ---------------------------------------------------------------- actions
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setStyleSheet(f"color: {ERROR_COLOR};" if error else "")
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
     def _target(self, ex: Exchange) -> str:
         live = next((m for m in self.controller.live_mappings() if m.name == ex.tunnel_name
                      and m.mode in ("http", "https")), None)
@@ -377,16 +384,14 @@ class InspectorPage(QWidget):
         ex = self.current
         if ex is None:
             return None
-        self.status.setStyleSheet("")
-        self.status.setText(self.tr("Replaying…"))
+        self._say(self.tr("Replaying…"))
 
         def done(new: Exchange) -> None:
-            self.status.setText(self.tr("Replayed: %1").replace("%1", f"{new.status} {new.reason}".strip()
-                                                                  if new.response else new.error))
+            self._say(self.tr("Replayed: %1").replace("%1", f"{new.status} {new.reason}".strip()
+                                                      if new.response else new.error))
 
         def failed(e: BaseException) -> None:
-            self.status.setStyleSheet(f"color: {ERROR_COLOR};")
-            self.status.setText(self.tr("Cannot replay: %1").replace("%1", str(e)))
+            self._say(self.tr("Cannot replay: %1").replace("%1", str(e)), error=True)
 
         return spawn(replay(self.ring, ex, self._target(ex), edit), done, failed)
 
@@ -406,8 +411,7 @@ class InspectorPage(QWidget):
     def copy_curl(self) -> None:
         if self.current is not None:
             QGuiApplication.clipboard().setText(curl_command(self.current))
-            self.status.setStyleSheet("")
-            self.status.setText(self.tr("curl command copied to the clipboard."))
+            self._say(self.tr("curl command copied to the clipboard."))
 
     def clear(self) -> None:
         self.ring.clear()
