@@ -112,13 +112,26 @@ def test_upgrade_stops_after_101() -> None:
 
 
 @pytest.mark.parametrize("junk", [b"\x16\x03\x01\x02\x00binary tls hello\r\n\r\n", b"GET / HTTP/2.0\r\n\r\n",
-                                  b"GET / HTTP/1.1\r\nbad header line\r\n\r\n", b"A" * 70_000])
+                                  b"A" * 70_000])
 def test_not_http_stops_observing_without_raising(junk: bytes) -> None:
     obs, out = observer()
     obs.request_data(junk)
     assert not obs.active
     obs.response_data(RESP_OK)
     assert out == []
+
+
+def test_odd_header_lines_are_captured_as_they_came() -> None:
+    """The fast path reads only the framing headers; a line it does not need is kept raw, and the
+    views fall back to showing the head as text (request_head() is None, nothing raises)."""
+    from core.inspect.formats import to_json
+
+    obs, out = observer()
+    obs.request_data(b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
+    obs.response_data(RESP_OK)
+    (ex,) = out
+    assert ex.request_head() is None and ex.status == 200
+    assert to_json(ex)["request"]["headers"] == {}
 
 
 def test_response_without_request_stops() -> None:

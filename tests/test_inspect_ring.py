@@ -75,3 +75,28 @@ def test_listener_errors_do_not_break_capture() -> None:
     feed(ring, 1)
     assert len(seen) == 2 and len(ring) == 3
     assert EXCHANGE_OVERHEAD > 0
+
+
+def test_capture_rate_limit_detaches_busy_connections() -> None:
+    ring = CaptureRing(max_rate=5)
+    obs = ExchangeObserver(ring.add, tunnel_name="web", remote_addr="r", target="t", body_limit=1024,
+                           admit=ring.admit)
+    req = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    for _ in range(5):
+        obs.request_data(req)
+        obs.response_data(resp)
+    assert len(ring) == 5 and obs.active
+    obs.request_data(req * 3)  # the bucket is empty: this connection is no longer observed
+    assert not obs.active and ring.skipped == 1
+    obs.response_data(resp * 3)
+    assert len(ring) == 5 and all(e.error == "" for e in ring.items())
+    # a pipelined request still waiting for its answer is finished first, then the observer lets go
+    ring2 = CaptureRing(max_rate=1)
+    obs2 = ExchangeObserver(ring2.add, tunnel_name="web", remote_addr="r", target="t", body_limit=1024,
+                            admit=ring2.admit)
+    obs2.request_data(req)
+    obs2.request_data(req)
+    assert obs2.active and ring2.skipped == 1
+    obs2.response_data(resp)
+    assert not obs2.active and len(ring2) == 1 and ring2.items()[0].status == 200

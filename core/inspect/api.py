@@ -284,7 +284,8 @@ class InspectorApi:
             out.append(entry)
         return _json(200, {"uri": "/api/requests/http", "requests": out,
                            "wm": {"version": self.ring.version, "count": len(self.ring),
-                                  "bytes": self.ring.used_bytes, "max_bytes": self.ring.max_bytes}})
+                                  "bytes": self.ring.used_bytes, "max_bytes": self.ring.max_bytes,
+                                  "skipped": self.ring.skipped, "max_rate": self.ring.max_rate}})
 
     async def _replay(self, head: RequestHead, body: bytes) -> tuple[int, str, bytes, tuple[tuple[str, str], ...]]:
         ctype = (head.get("content-type") or "").split(";", 1)[0].strip().lower()

@@ -25,7 +25,7 @@ class InspectingEndpoint(SocketEndpoint):
         super().__init__(channel)
         self.observer: ExchangeObserver | None = ExchangeObserver(
             ring.add, tunnel_name=tunnel_name, remote_addr=remote_addr, target=target,
-            body_limit=ring.body_limit)
+            body_limit=ring.body_limit, admit=ring.admit)
 
     def _drop_observer(self) -> None:
         # never the exception text: it could quote captured bytes, and capture stays out of logs
@@ -41,6 +41,9 @@ class InspectingEndpoint(SocketEndpoint):
                 obs.request_data(data)
             except Exception:
                 self._drop_observer()
+                return
+            if not obs.active:
+                self.observer = None  # stopped (not HTTP, upgraded, over the capture rate): no more calls
 
     # local service -> channel: the response direction
     def data_received(self, data: bytes) -> None:
@@ -48,6 +51,8 @@ class InspectingEndpoint(SocketEndpoint):
         if obs is not None:  # first: time to first byte is taken before the send
             try:
                 obs.response_data(data)
+                if not obs.active:
+                    self.observer = None
             except Exception:
                 self._drop_observer()
         SocketEndpoint.data_received(self, data)

@@ -18,13 +18,80 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..http1 import (CLOSE, MAX_HEAD, BodyReader, HttpError, find_head_end, parse_request_head,
-                     parse_response_head)
+from ..http1 import (CHUNKED, CLOSE, LENGTH, MAX_HEAD, NONE, BodyReader, HttpError, find_head_end,
+                     parse_request_head, parse_response_head)
 from .exchange import Exchange, Message
 
 MAX_PIPELINED = 32  # requests waiting for their responses on one connection
 
 _HEAD, _BODY, _OFF = 0, 1, 2
+
+
+def _value(lower: bytes, raw: bytes, name: bytes) -> bytes | None | bool:
+    """The value of header ``name`` (given as ``b"\r\nname:"``): None if absent, False if repeated."""
+    i = lower.find(name)
+    if i < 0:
+        return None
+    if lower.find(name, i + 1) >= 0:
+        return False
+    start = i + len(name)
+    return raw[start:raw.index(b"\r\n", start)].strip()
+
+
+def _request_framing(raw: bytes) -> tuple[str, str, tuple[int, int], BodyReader, bool] | None:
+    """Fast path for an ordinary request head: (method, target, version, body reader, upgrade).
+
+    Plain bytes operations instead of a full header parse: the data path pays for one ``lower()``
+    and a few ``find()``. Anything unusual (bare LF, repeated framing headers, odd request line)
+    returns None and the caller uses the full parser.
+    """
+    eol = raw.find(b"\r\n")
+    parts = raw[:eol].split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1.") or len(parts[2]) != 8 or b"\n\n" in raw:
+        return None
+    lower = raw.lower()
+    te = _value(lower, raw, b"\r\ntransfer-encoding:")
+    cl = _value(lower, raw, b"\r\ncontent-length:")
+    if te is False or cl is False:
+        return None
+    if te is not None:
+        if cl is not None or not te.lower().endswith(b"chunked"):
+            return None
+        reader = BodyReader(CHUNKED)
+    elif cl:
+        if not cl.isdigit() or len(cl) > 18:
+            return None
+        reader = BodyReader(LENGTH, int(cl)) if int(cl) else BodyReader(NONE)
+    else:
+        reader = BodyReader(NONE)
+    method = parts[0].decode("ascii", "replace")
+    upgrade = method == "CONNECT" or lower.find(b"\r\nupgrade:") >= 0
+    return method, parts[1].decode("latin-1"), (1, parts[2][7] - 48), reader, upgrade
+
+
+def _response_framing(raw: bytes, method: str) -> tuple[int, str, BodyReader] | None:
+    """Fast path for an ordinary response head: (status, reason, body reader); None: use the parser."""
+    eol = raw.find(b"\r\n")
+    parts = raw[:eol].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3 \
+            or b"\n\n" in raw:
+        return None
+    status = int(parts[1])
+    reason = parts[2].decode("latin-1") if len(parts) == 3 else ""
+    if method == "HEAD" or 100 <= status < 200 or status in (204, 304) or (method == "CONNECT" and status < 300):
+        return status, reason, BodyReader(NONE)
+    lower = raw.lower()
+    te = _value(lower, raw, b"\r\ntransfer-encoding:")
+    cl = _value(lower, raw, b"\r\ncontent-length:")
+    if te is False or cl is False:
+        return None
+    if te is not None:
+        return status, reason, BodyReader(CHUNKED if te.lower().endswith(b"chunked") else CLOSE)
+    if cl is None:
+        return status, reason, BodyReader(CLOSE)
+    if not cl.isdigit() or len(cl) > 18:
+        return None
+    return status, reason, BodyReader(LENGTH, int(cl)) if int(cl) else BodyReader(NONE)
 
 
 def _cut_head(buf: bytearray, data: Any, scan: int) -> tuple[bytes | None, Any, int]:
@@ -37,6 +104,9 @@ def _cut_head(buf: bytearray, data: Any, scan: int) -> tuple[bytes | None, Any, 
         probe = data[:MAX_HEAD + 8]
         if type(probe) is memoryview:
             probe = bytes(probe)
+        end = probe.find(b"\r\n\r\n")
+        if end >= 0 and probe.find(b"\n\n", 0, end) < 0:
+            return probe[:end + 4], data[end + 4:], 0
         end = find_head_end(probe, 0, MAX_HEAD + 4)
         if end >= 0:
             return bytes(probe[:end]), data[end:], 0
@@ -59,8 +129,8 @@ class _Pending:
     def __init__(self, ex: Exchange, t0: float) -> None:
         self.ex = ex
         self.t0 = t0  # perf_counter at the first request byte
-        self.req_body = bytearray()
-        self.resp_body = bytearray()
+        self.req_body: list[bytes] = []  # pieces of the body prefix (joined once, when sealed)
+        self.resp_body: list[bytes] = []
         self.req_done = False
         self.sealed = False
 
@@ -68,14 +138,15 @@ class _Pending:
 class ExchangeObserver:
     """Watch one connection. ``on_exchange(ex)`` is called for every finished (or abandoned) exchange."""
 
-    __slots__ = ("on_exchange", "tunnel_name", "remote_addr", "target", "body_limit", "wall", "clock",
+    __slots__ = ("on_exchange", "admit", "tunnel_name", "remote_addr", "target", "body_limit", "wall", "clock",
                  "active", "stop_reason", "_q", "_rstate", "_rbuf", "_rscan", "_rstart", "_rreader", "_rcur",
                  "_sstate", "_sbuf", "_sscan", "_sreader", "_scur")
 
     def __init__(self, on_exchange: Callable[[Exchange], Any], *, tunnel_name: str, remote_addr: str,
                  target: str, body_limit: int, wall: Callable[[], float] = time.time,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, admit: Callable[[], bool] | None = None) -> None:
         self.on_exchange = on_exchange
+        self.admit = admit  # asked before each new request; False: stop observing this connection
         self.tunnel_name = tunnel_name
         self.remote_addr = remote_addr
         self.target = target
@@ -122,25 +193,34 @@ class ExchangeObserver:
                 continue
             # _HEAD
             if not self._rbuf:
+                if self.admit is not None and not self.admit():
+                    self._rstate = _OFF  # over the capture rate: answers still pending are watched, then
+                    if not self._q:      # the connection is left alone (no cost per byte any more)
+                        self.stop("")
+                    return
                 self._rstart = (self.wall(), self.clock())
             raw, data, self._rscan = _cut_head(self._rbuf, data, self._rscan)
             if raw is None:
                 return
-            head = parse_request_head(raw)
-            assert head is not None
+            fast = _request_framing(raw)
+            if fast is None:
+                head = parse_request_head(raw)
+                assert head is not None
+                fast = (head.method, head.target, head.version, BodyReader.for_request(head),
+                        head.method == "CONNECT" or head.has("upgrade"))
+            method, target, version, reader, upgrade = fast
             if len(self._q) >= MAX_PIPELINED:
                 self.stop("capture stopped: too many pipelined requests")
                 return
             wall, t0 = self._rstart
-            ex = Exchange(self.tunnel_name, self.remote_addr, self.target, wall, head.method, head.target,
-                          head.version, Message(raw))
+            ex = Exchange(self.tunnel_name, self.remote_addr, self.target, wall, method, target, version,
+                          Message(raw))
             p = _Pending(ex, t0)
             self._q.append(p)
-            if head.method == "CONNECT" or head.has("upgrade"):
+            if upgrade:
                 p.req_done = True  # what follows may not be HTTP: watch the response, then stop
                 self._rstate = _OFF
                 return
-            reader = BodyReader.for_request(head)
             if reader.done:
                 p.req_done = True
                 ex.request.complete = True
@@ -192,20 +272,23 @@ class ExchangeObserver:
             raw, data, self._sscan = _cut_head(self._sbuf, data, self._sscan)
             if raw is None:
                 return
-            head = parse_response_head(raw, p.ex.method)
-            assert head is not None
-            if 100 <= head.status < 200 and head.status != 101:
-                continue  # provisional (100 Continue): not shown, as ngrok does
             ex = p.ex
-            ex.status = head.status
-            ex.reason = head.reason
+            fast = _response_framing(raw, ex.method)
+            if fast is None:
+                head = parse_response_head(raw, ex.method)
+                assert head is not None
+                fast = (head.status, head.reason, BodyReader.for_response(head, ex.method))
+            status, reason, reader = fast
+            if 100 <= status < 200 and status != 101:
+                continue  # provisional (100 Continue): not shown, as ngrok does
+            ex.status = status
+            ex.reason = reason
             ex.response = Message(raw)
-            if head.status == 101 or (ex.method == "CONNECT" and 200 <= head.status < 300):
+            if status == 101 or (ex.method == "CONNECT" and 200 <= status < 300):
                 ex.response.complete = True
                 self._finish(p)
                 self.stop("")  # the connection now carries another protocol
                 return
-            reader = BodyReader.for_response(head, ex.method)
             if reader.done:
                 ex.response.complete = True
                 self._finish(p)
@@ -215,17 +298,18 @@ class ExchangeObserver:
                 self._sstate = _BODY
 
     # ---------------------------------------------------------------- shared
-    def _take(self, p: _Pending, store: bytearray, data: bytes | bytearray | memoryview, n: int,
+    def _take(self, p: _Pending, store: list[bytes], data: bytes | bytearray | memoryview, n: int,
               request: bool) -> None:
         """Count ``n`` body bytes and keep what fits under ``body_limit`` (only until sealed)."""
         if p.sealed:
             return
         msg = p.ex.request if request else p.ex.response
         assert msg is not None
+        room = self.body_limit - msg.size if msg.size < self.body_limit else 0
         msg.size += n
-        room = self.body_limit - len(store)
         if room > 0 and n:
-            store += data[:min(n, room)]
+            piece = data if n == len(data) and n <= room and type(data) is bytes else data[:min(n, room)]
+            store.append(piece if type(piece) is bytes else bytes(piece))
 
     def _finish(self, p: _Pending, error: str = "") -> None:
         """The response is complete (or will never be): seal and emit."""
@@ -244,19 +328,21 @@ class ExchangeObserver:
             self._sreader = None
             self._sstate = _HEAD
         p.sealed = True
-        ex.request.body = bytes(p.req_body)
-        if ex.response is not None:
-            ex.response.body = bytes(p.resp_body)
-            if ex.duration is None and ex.response.complete:
-                ex.duration = self.clock() - p.t0
+        if p.req_body:
+            ex.request.body = p.req_body[0] if len(p.req_body) == 1 else b"".join(p.req_body)
+        resp = ex.response
+        ex.duration = self.clock() - p.t0
+        if resp is not None:
+            if p.resp_body:
+                resp.body = p.resp_body[0] if len(p.resp_body) == 1 else b"".join(p.resp_body)
+            if not resp.complete and not error:
+                error = "the response was cut short"
+        elif not error:
+            error = "no response"
         if error and not ex.error:
             ex.error = error
-        if ex.response is not None and not ex.response.complete and not ex.error:
-            ex.error = "the response was cut short"
-        elif ex.response is None and not ex.error:
-            ex.error = "no response"
-        if ex.duration is None:
-            ex.duration = self.clock() - p.t0
+        if not self._q and self._rstate == _OFF and self.active:
+            self.active = False  # nothing more to watch on this connection
         try:
             self.on_exchange(ex)
         except Exception:  # a broken consumer must not stop the capture of the next exchange

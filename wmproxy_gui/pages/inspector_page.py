@@ -271,7 +271,10 @@ class InspectorPage(QWidget):
         self.api_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        self.skipped = QLabel(objectName="skipped")
+        self.skipped.hide()
         lay.addWidget(split, 1)
+        lay.addWidget(self.skipped)
         lay.addWidget(self.api_label)
         self.model.changed.connect(self._rows_changed)
         controller.inspector_changed.connect(self._api_changed)
@@ -309,6 +312,10 @@ class InspectorPage(QWidget):
 
     def _rows_changed(self) -> None:
         n = self.model.rowCount()
+        if self.ring.skipped:
+            self.skipped.setText(self.tr("%1 requests were not captured: more than %2 a second arrived.")
+                                 .replace("%1", str(self.ring.skipped)).replace("%2", f"{self.ring.max_rate:g}"))
+        self.skipped.setVisible(bool(self.ring.skipped))
         self.list_stack.setCurrentWidget(self.table if n else self.empty)
         names = sorted({e.tunnel_name for e in self.ring.items()})
         known = {self.mapping_filter.itemData(i) for i in range(self.mapping_filter.count())}
