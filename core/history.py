@@ -127,6 +127,9 @@ class _Writer(threading.Thread):
                 op, arg = self.q.get()
                 if op == "stop":
                     break
+                if op == "sync":
+                    arg.set()
+                    continue
                 try:
                     self._write(conn, arg)
                 except sqlite3.Error as e:  # a full disk must not kill the thread: try again next batch
@@ -251,6 +254,16 @@ class HistoryRecorder:
             rows = [(ts, role, kind, name, v[0], v[1], v[2]) for (ts, role, kind, name), v in self._acc.items()]
             self._acc = {}
             self._writer.q.put(("rows", rows))
+
+    async def sync(self) -> None:
+        """Flush, then wait (in an executor, never on the loop) until the writer has committed it."""
+        writer = self._writer
+        if writer is None:
+            return
+        self.flush()
+        done = threading.Event()
+        writer.q.put(("sync", done))
+        await asyncio.get_running_loop().run_in_executor(None, done.wait, 10)
 
     def _tick(self) -> None:
         try:

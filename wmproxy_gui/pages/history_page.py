@@ -179,13 +179,11 @@ class HistoryPage(QWidget):
         if self._loading is not None and not self._loading.done():
             return self._loading
         rec = getattr(self.controller, "history", None)
-        if rec is not None:
-            rec.flush()  # hand over what was counted so far (the writer thread does the rest)
         path, sel = self.path, self.selected()
 
         async def load() -> HistorySnapshot:
             if rec is not None:
-                await asyncio.sleep(0.2)  # let the writer commit what flush() handed it
+                await rec.sync()  # what was counted so far, committed by the writer thread
             return await asyncio.get_running_loop().run_in_executor(None, load_snapshot, path, sel)
 
         def failed(e: BaseException) -> None:
