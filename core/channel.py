@@ -24,7 +24,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from .stats import OPEN, ChannelRecord
-from .streams import READ_CHUNK, format_addr
+from .streams import READ_CHUNK, format_addr, reset_transport
 
 if TYPE_CHECKING:
     from .link import Link
@@ -33,12 +33,13 @@ log = logging.getLogger("wmproxy.channel")
 
 INITIAL_WINDOW = 256 * 1024  # protocol constant of extension v1 (core/PROTOCOL.md)
 LEGACY_BUFFER_LIMIT = 4 * 1024 * 1024  # local backlog that pauses a legacy link
+CLOSE_FLUSH_TIMEOUT = 5.0  # a closed socket may flush its buffer this long, then it is aborted
 
 
 class Endpoint(Protocol):
     def deliver(self, data: bytes | memoryview) -> None: ...
     def deliver_eof(self) -> None: ...
-    def shutdown(self, reason: str) -> None: ...
+    def shutdown(self, reason: str, reset: bool = False) -> None: ...
     def pause_source(self) -> None: ...
     def resume_source(self) -> None: ...
 
@@ -126,17 +127,21 @@ class Channel:
         else:
             self.link.set_channel_blocking(self, backlogged)
 
-    def close(self, reason: str = "", *, notify_peer: bool = True) -> None:
-        """Close the whole channel (both directions), telling the peer unless it told us."""
+    def close(self, reason: str = "", *, notify_peer: bool = True, reset: bool = False) -> None:
+        """Close the whole channel (both directions), telling the peer unless it told us.
+
+        ``reset``: one end failed (a TCP reset, an error, a cut transfer): the other end is
+        aborted too, so nobody takes a truncated stream for a complete one (extension ``rst``).
+        """
         if self.closed:
             return
         self.closed = True
         if notify_peer:
-            self.link.send_close(self.id, reason)
+            self.link.send_close(self.id, reason, rst=reset)
         self.link.forget(self, reason)
         ep = self.endpoint
         if ep is not None:
-            ep.shutdown(reason)
+            ep.shutdown(reason, reset)
 
     # ------------------------------------------------------------ link side
     def on_data(self, data: bytes | memoryview) -> None:
@@ -181,12 +186,14 @@ class Channel:
 class SocketEndpoint(asyncio.Protocol):
     """Bridges a local socket to a channel without any coroutine on the data path."""
 
-    __slots__ = ("channel", "transport", "_on_connect", "_closed")
+    __slots__ = ("channel", "transport", "_on_connect", "_closed", "_abort_timer", "preamble")
 
-    def __init__(self, channel: Channel | None = None) -> None:
+    def __init__(self, channel: Channel | None = None, preamble: bytes = b"") -> None:
         self.channel = channel
         self.transport: asyncio.Transport | None = None
         self._closed = False
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self.preamble = preamble  # written to the local socket before anything else (a PROXY header)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -198,6 +205,8 @@ class SocketEndpoint(asyncio.Protocol):
                 self.channel = None
                 transport.close()
                 return
+            if self.preamble:
+                transport.write(self.preamble)
             self.channel.attach(self)
 
     def data_received(self, data: bytes) -> None:
@@ -211,8 +220,13 @@ class SocketEndpoint(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self.transport = None
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         if self.channel is not None:
-            self.channel.close(f"local connection lost: {exc}" if exc else "")
+            # an error or reset here (not a clean FIN) is passed on as a reset
+            self.channel.close(f"local connection lost: {exc}" if exc else "", reset=exc is not None)
 
     def pause_writing(self) -> None:
         if self.channel is not None:
@@ -239,11 +253,18 @@ class SocketEndpoint(asyncio.Protocol):
             except (OSError, RuntimeError):
                 pass
 
-    def shutdown(self, reason: str) -> None:
+    def shutdown(self, reason: str, reset: bool = False) -> None:
         self.channel = None  # no more callbacks into a closed channel
-        if self.transport is not None and not self._closed:
-            self._closed = True
-            self.transport.close()  # flushes what is buffered first
+        t = self.transport
+        if t is None or self._closed:
+            return
+        self._closed = True
+        if reset:
+            reset_transport(t)
+            return
+        t.close()  # flushes what is buffered first ...
+        if t.get_write_buffer_size():  # ... but a peer that never reads must not pin the socket
+            self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, reset_transport, t)
 
     def pause_source(self) -> None:
         if self.transport is not None and not self._closed:
@@ -271,6 +292,7 @@ class ChannelStream:
         self._writable = asyncio.Event()
         self._writable.set()
         self._buffered = 0
+        self._reset = False
         channel.attach(self)
 
     # Endpoint (called by the channel)
@@ -287,9 +309,10 @@ class ChannelStream:
         self._eof = True
         self._readable.set()
 
-    def shutdown(self, reason: str) -> None:
+    def shutdown(self, reason: str, reset: bool = False) -> None:
         self._closed = True
         self._eof = True
+        self._reset = reset
         self._readable.set()
         self._writable.set()
 
@@ -302,6 +325,8 @@ class ChannelStream:
     # ByteStream
     async def read(self, max_bytes: int = READ_CHUNK) -> bytes:
         while not self._chunks:
+            if self._reset:
+                raise ConnectionResetError(f"channel to {self.peer} was reset")
             if self._eof:
                 return b""
             self._readable.clear()
@@ -340,6 +365,12 @@ class ChannelStream:
         if not self._closed:
             self._closed = True
             self.channel.close(reason)
+
+    def abort(self, reason: str = "reset") -> None:
+        """Close with a reset: the other end of the channel is aborted, not closed cleanly."""
+        if not self._closed:
+            self._closed = True
+            self.channel.close(reason, reset=True)
 
     async def wait_closed(self) -> None:
         return None

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
-import random
 import secrets
-import ssl
 import time
 from typing import TYPE_CHECKING
 
@@ -17,6 +14,9 @@ from .channel import ChannelStream, SocketEndpoint
 from .config import ClientConfig, MappingConfig, ProxyListenerConfig, addr_of
 from .errors import AuthError, TlsError, WmproxyError
 from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
+from .liveness import LinkWatch
+from .uplink import Uplink
+from .ratelog import sanitize
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 from .streams import format_addr
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wmproxy.client")
 
-LEGACY_GRACE = 1.0  # a legacy server never acknowledges: assume success after this long
-STABLE_AFTER = 10.0  # a link that lived this long resets the reconnect backoff
 
 
 def wire_mappings(mappings: list[MappingConfig]) -> tuple[tuple[F.MappingEntry, ...], tuple[tuple[str, int], ...]]:
@@ -36,15 +34,32 @@ def wire_mappings(mappings: list[MappingConfig]) -> tuple[tuple[F.MappingEntry, 
     return entries, ports
 
 
+def wire_options(mappings: list[MappingConfig]) -> tuple[tuple[str, str], ...]:
+    """Per-mapping options the server needs (extension ``opts``): ``h2`` for HTTP/2 https mappings."""
+    return tuple((m.name, "h2") for m in mappings if m.enabled and m.http2 and m.mode == "https")
+
+
 class ClientLink(Link):
     role = "client"
 
-    def __init__(self, client: "CenterClient") -> None:
+    def __init__(self, client: "CenterClient", uplink: "Uplink") -> None:
         super().__init__(client.stats, client.cfg)
         self.client = client
+        self.uplink = uplink
         self.accepted = asyncio.Event()
         self.refused: str | None = None
         self.sent_token = False
+        # without a heartbeat (legacy or silent server) user channels are watched for answers
+        self.watch = LinkWatch(self, lambda why: self.abort(why))
+
+    @property
+    def has_heartbeat(self) -> bool:
+        return self.peer_ext and self.hb_interval > 0
+
+    def watch_channel(self, ch, fail) -> None:  # type: ignore[no-untyped-def]
+        """A user's channel on this link: on a link without heartbeat, make sure it gets an answer."""
+        if not self.has_heartbeat:
+            self.watch.opened(ch, fail)
 
     def link_made(self) -> None:
         cfg = self.client.cfg
@@ -57,12 +72,17 @@ class ClientLink(Link):
         self.announce(hello=True)
 
     def announce(self, hello: bool = False) -> None:
-        """Send the mappings (a later Mapping replaces the earlier set on the server)."""
+        """Send the mappings (a later Mapping replaces the earlier set on the server). To an
+        extension server, one frame with the ports (and options) block, so an edit never closes
+        and reopens a remote_port in between."""
+        if self.peer_ext and not hello:
+            self.announce_ports(always=True)
+            return
         entries, _ = wire_mappings(self.client.cfg.mappings)
         self.send(F.Mapping(entries, flag=F.Flag.EXT if hello else 0))
-        self.announce_ports()
 
     def link_lost(self, reason: str) -> None:
+        self.watch.stop()
         self.accepted.set()
 
     def on_control(self, fr: F.Frame) -> None:
@@ -81,23 +101,25 @@ class ClientLink(Link):
                 self.accepted.set()
             return  # anything else: ignore (a legacy client would have panicked)
         if isinstance(fr, F.Status):
-            self.client.on_mapping_status(fr.mappings)
+            self.uplink.on_mapping_status(fr.mappings)
             return
         if isinstance(fr, F.Close):  # channel 0: the server refuses or closes us
             reason = fr.reason or "closed by server"
             if self.sent_token and not self.accepted.is_set() and "authentication" not in reason:
                 # upstream refuses a bad Token with "not verify so close"
                 reason = f"authentication failed: the server refused the credentials ({reason})"
-            self.refused = reason
+            self.refused = sanitize(reason)
             log.warning("server closed the link: %s", self.refused)
             self.close(self.refused)
             self.accepted.set()
 
-    def announce_ports(self) -> None:
-        """The per-mapping public ports, to an extension-aware server only."""
+    def announce_ports(self, always: bool = False) -> None:
+        """The per-mapping public ports and options, to an extension-aware server only."""
         entries, ports = wire_mappings(self.client.cfg.mappings)
-        if self.peer_ext and ports:
-            self.send(F.Mapping(entries, ports, flag=F.Flag.PORTS))
+        options = wire_options(self.client.cfg.mappings) if self.has("opts") else ()
+        if self.peer_ext and (ports or options or always):
+            flag = F.Flag.PORTS | (F.Flag.OPTS if options else 0)
+            self.send(F.Mapping(entries, ports, flag=flag, options=options))
 
     def on_create(self, fr: F.Create) -> None:
         """The server routes a public connection to us: find the mapping, dial it."""
@@ -108,10 +130,15 @@ class ClientLink(Link):
         peer = fr.peer or "unknown"  # the public client's address (extension "meta"; a legacy server never says)
         if m.mode == "proxy":
             ch = self.accept_channel(fr, kind="mapping", name=m.name, peer=peer, target="(proxy)")
-            self.client.spawn(self.client.serve_proxy_mapping(ChannelStream(ch, peer), ch))
+            self.client.spawn(self.client.serve_proxy_mapping(ChannelStream(ch, peer), ch, m))
             return
         ch = self.accept_channel(fr, kind="mapping", name=m.name, peer=peer, target=m.local_addr)
-        self.client.spawn(self.client.connect_local(ch, m.local_addr, self.client.endpoint_factory(m, ch)))
+        preamble = b""
+        if m.proxy_protocol:  # the local service learns the real client (UNKNOWN/LOCAL behind a legacy server)
+            from . import proxy_protocol
+
+            preamble = proxy_protocol.encode(int(m.proxy_protocol[1]), fr.peer, fr.dest)
+        self.client.spawn(self.client.connect_local(ch, m.local_addr, preamble, self.client.endpoint_factory(m, ch)))
 
 
 class ForwardEndpoint(SocketEndpoint):
@@ -121,6 +148,7 @@ class ForwardEndpoint(SocketEndpoint):
         super().__init__(None)
         self.client = client
         self.listener = listener
+        self.first = b""  # the first byte the user sent: which protocol to fail in
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         link = self.client.link
@@ -131,12 +159,30 @@ class ForwardEndpoint(SocketEndpoint):
             return
         self.channel = link.open_channel(None, kind="proxy", name=self.listener.name, peer=peer, target="")
         super().connection_made(transport)
+        link.watch_channel(self.channel, self.fail)
 
     def data_received(self, data: bytes) -> None:
         ch = self.channel
         if ch is not None and not ch.record.target and ch.record.up < 4096:
             ch.record.target = sniff_target(data)
+        if not self.first:
+            self.first = data[:1]
         super().data_received(data)
+
+    def fail(self) -> None:
+        """The server never answered: tell the user in its own protocol, then close."""
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if self.first == b"\x05":
+            t.write(b"\x05\xff")  # SOCKS5: no acceptable method (the server never chose one)
+        elif self.first:
+            from .http1 import make_response
+
+            t.write(make_response(504, "the wmproxy server does not answer\n"))
+        ch = self.channel
+        if ch is not None:
+            ch.close("the server does not answer")
 
 
 def sniff_target(data: bytes) -> str:
@@ -162,7 +208,9 @@ def sniff_target(data: bytes) -> str:
 
 
 class CenterClient:
-    """Run with ``await start()``; reconnects by itself until ``await stop()``."""
+    """Run with ``await start()``; keeps a link to every listed server, reconnecting each by
+    itself, until ``await stop()``. The first server whose link is up carries the local proxy
+    listeners' traffic; every link serves the mappings."""
 
     def __init__(self, cfg: ClientConfig, stats: Stats | None = None, capture: "CaptureRing | None" = None) -> None:
         self.cfg = cfg
@@ -173,50 +221,92 @@ class CenterClient:
         self.state = STOPPED
         self.last_error = ""
         self.last_exception: Exception | None = None
-        self.link: ClientLink | None = None
+        self.uplinks: list[Uplink] = []
         self.addresses: dict[str, tuple[str, int]] = {}
-        self.server_fingerprint: str | None = None
         self.client_id = secrets.token_hex(8)  # one per client, sent to version-2 servers (domain ownership)
-        # what the server made of each mapping (extension "status"): name -> MappingState
-        self.mapping_status: dict[str, F.MappingState] = {}
         self._listeners: dict[str, object] = {}
-        self._run_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._state_changed = asyncio.Event()
-        self._stopping = False
-        self._wake = asyncio.Event()  # cuts the wait before the next connect attempt short
-        self.next_attempt_at: float | None = None  # time.time() of the next attempt while waiting for it
-        self.on_state: list = []  # callbacks(state, error)
+        self.on_state: list = []  # callbacks(state, error): the client as a whole
+        self.on_uplink: list = []  # callbacks(uplink): one server's link changed state or status
         # TOFU: record an unknown server's fingerprint (headless), or fail with
         # tls.UnknownServerError so the GUI can ask the user first
         self.tofu_accept_new = True
 
+    # ------------------------------------------------------------ the links, as one
+    @property
+    def primary(self) -> Uplink | None:
+        """The first listed server whose link is up (it carries the proxy listeners' traffic)."""
+        return next((u for u in self.uplinks if u.connected), None)
+
+    @property
+    def link(self) -> ClientLink | None:
+        """The primary link (with a single server: its link while it is up or connecting)."""
+        p = self.primary
+        if p is not None:
+            return p.link
+        return self.uplinks[0].link if len(self.uplinks) == 1 else None
+
+    @property
+    def server_fingerprint(self) -> str | None:
+        u = self.primary or (self.uplinks[0] if self.uplinks else None)
+        return u.server_fingerprint if u is not None else None
+
+    @property
+    def next_attempt_at(self) -> float | None:
+        """While no link is up: when the next attempt to connect is (time.time()); else None."""
+        if self.primary is not None:
+            return None
+        times = [u.next_attempt_at for u in self.uplinks if u.next_attempt_at is not None]
+        return min(times) if times else None
+
+    @property
+    def mapping_status(self) -> dict[str, F.MappingState]:
+        """The primary server's verdict on each mapping (each uplink has its own)."""
+        u = self.primary or (self.uplinks[0] if self.uplinks else None)
+        return u.mapping_status if u is not None else {}
+
+    def uplink_changed(self, uplink: Uplink) -> None:
+        """An uplink's state or status changed: recompute the client's state, tell viewers."""
+        for cb in list(self.on_uplink):
+            try:
+                cb(uplink)
+            except Exception:
+                log.exception("uplink callback failed")
+        if self._stopping:
+            return
+        ups = self.uplinks
+        if any(u.state == CONNECTED for u in ups):
+            self._set_state(CONNECTED)
+        else:
+            failed = [u for u in ups if u.state == ERROR or u.last_error]
+            if failed and all(u.state in (ERROR, CONNECTING) for u in ups):
+                u = failed[0]
+                self.last_exception = u.last_exception
+                self._set_state(ERROR if any(x.state == ERROR for x in ups) else CONNECTING, u.last_error)
+            elif any(u.state == CONNECTING for u in ups):
+                self._set_state(CONNECTING)
+
     # ------------------------------------------------------------ lifecycle
+    _stopping = False
+
     async def start(self) -> None:
         self._stopping = False
         for lc in self.cfg.proxies:
             if lc.enabled:
                 await self._start_listener(lc)
         if not self.cfg.direct:
-            self._run_task = asyncio.get_running_loop().create_task(self._run())
+            self.uplinks = [Uplink(self, server, i) for i, server in enumerate(self.cfg.servers)]
+            for u in self.uplinks:
+                u.start()
         else:
             self._set_state(CONNECTED)
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._run_task is not None:
-            self._run_task.cancel()
-            await asyncio.gather(self._run_task, return_exceptions=True)
-            self._run_task = None
         for name in list(self._listeners):
             await self._stop_listener(name)
-        if self.link is not None:
-            self.link.close("client stopping")
-            try:
-                await asyncio.wait_for(self.link.closed.wait(), 5)
-            except asyncio.TimeoutError:
-                if self.link.transport is not None:
-                    self.link.transport.abort()
+        await asyncio.gather(*(u.stop() for u in self.uplinks), return_exceptions=True)
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -224,29 +314,33 @@ class CenterClient:
         self._set_state(STOPPED)
 
     def reconnect_now(self) -> None:
-        """Skip the rest of the wait before the next connect attempt (no-op while connected)."""
-        self._wake.set()
+        """Skip the rest of the wait before the next connect attempt, on every link that waits."""
+        for u in self.uplinks:
+            u.reconnect_now()
 
     def close_channel(self, key: int, reason: str = "closed by the user") -> bool:
         """Close the live channel whose ``ChannelRecord.key`` is ``key``; False if there is none."""
-        link = self.link
-        for ch in list(link.channels.values()) if link is not None else ():
-            if ch.record.key == key:
-                ch.close(reason)
-                return True
+        for u in self.uplinks:
+            link = u.link
+            for ch in list(link.channels.values()) if link is not None else ():
+                if ch.record.key == key:
+                    ch.close(reason)
+                    return True
         return False
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        """Until the link is accepted. Raises AuthError/TlsError at once (retrying will not help),
+        """Until a link is accepted. Raises AuthError/TlsError at once (retrying will not help),
         or TimeoutError naming the last problem (refused, unreachable...)."""
         deadline = time.monotonic() + timeout
         while self.state != CONNECTED:
-            if self.state == ERROR and isinstance(self.last_exception, (AuthError, TlsError)):
-                raise type(self.last_exception)(self.last_error)
+            finals = [u for u in self.uplinks if u.state == ERROR and isinstance(u.last_exception, (AuthError, TlsError))]
+            if finals and len(finals) == len(self.uplinks):
+                raise type(finals[0].last_exception)(finals[0].last_error)  # type: ignore[misc]
             left = deadline - time.monotonic()
             if left <= 0:
                 why = f": {self.last_error}" if self.last_error else ""
-                raise asyncio.TimeoutError(f"not connected to {self.cfg.server} within {timeout:.0f} s{why}")
+                raise asyncio.TimeoutError(f"not connected to {', '.join(self.cfg.servers)} within "
+                                           f"{timeout:.0f} s{why}")
             self._state_changed.clear()
             try:
                 await asyncio.wait_for(self._state_changed.wait(), left)
@@ -262,8 +356,10 @@ class CenterClient:
             await self.stop()
             await self.start()
             return
-        if old.mappings != cfg.mappings and self.link is not None and self.link.transport is not None:
-            self.link.announce()
+        if old.mappings != cfg.mappings:
+            for u in self.uplinks:
+                if u.link is not None and u.link.transport is not None:
+                    u.link.announce()
         old_l = {lc.name: lc for lc in old.proxies if lc.enabled}
         new_l = {lc.name: lc for lc in cfg.proxies if lc.enabled}
         for name in old_l.keys() - new_l.keys():
@@ -294,92 +390,6 @@ class CenterClient:
             except Exception:
                 log.exception("state callback failed")
 
-    # ------------------------------------------------------------ the link
-    async def _run(self) -> None:
-        delay = self.cfg.reconnect_min
-        while not self._stopping:
-            self._set_state(CONNECTING)
-            started = time.monotonic()
-            try:
-                await self._connect_once()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, ssl.SSLError, WmproxyError, asyncio.TimeoutError) as e:
-                msg = str(e) or type(e).__name__
-                if isinstance(e, OSError) and not isinstance(e, ssl.SSLError) and (e.errno or e.strerror):
-                    # asyncio's text ("Connect call failed ('h', p)") says less than the errno does
-                    why = os.strerror(e.errno).lower() if e.errno else e.strerror
-                    msg = f"cannot connect to {self.cfg.server}: {why}"
-                elif isinstance(e, asyncio.TimeoutError):
-                    msg = f"cannot connect to {self.cfg.server}: timed out"
-                log.warning("%s", msg)
-                self.last_exception = e
-                self._set_state(ERROR, msg)
-            if self._stopping:
-                break
-            if time.monotonic() - started > STABLE_AFTER:
-                delay = self.cfg.reconnect_min
-            wait = delay * (0.5 + random.random() / 2)  # jitter: spread reconnect storms
-            log.info("reconnecting to %s in %.1f s", self.cfg.server, wait)
-            self.next_attempt_at = time.time() + wait  # viewers poll it for a countdown
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-                delay = self.cfg.reconnect_min  # the user asked: start the backoff over
-            except asyncio.TimeoutError:
-                delay = min(delay * 2, self.cfg.reconnect_max)
-            finally:
-                self.next_attempt_at = None
-
-    async def _connect_once(self) -> None:
-        cfg = self.cfg
-        host, port = addr_of(cfg.server, "client.server")
-        loop = asyncio.get_running_loop()
-        ctx = None
-        server_hostname = None
-        if cfg.tls.enabled:
-            from . import tls
-
-            ctx = tls.client_context(cfg.tls)
-            server_hostname = tls.server_hostname(cfg.tls, host)
-        transport, link = await asyncio.wait_for(
-            loop.create_connection(lambda: ClientLink(self), host, port, ssl=ctx,
-                                   server_hostname=server_hostname,
-                                   ssl_handshake_timeout=15 if ctx else None), 20)
-        self.link = link
-        try:
-            if ctx is not None:
-                from . import tls
-
-                der = tls.peer_der(transport)
-                self.server_fingerprint = tls.fingerprint(der) if der else None
-                try:
-                    tls.verify_server(cfg.tls, cfg.server, der, accept_new=self.tofu_accept_new)
-                except TlsError:
-                    link.abort("server certificate refused")
-                    raise
-            try:
-                await asyncio.wait_for(link.accepted.wait(), LEGACY_GRACE)
-            except asyncio.TimeoutError:
-                link.accepted.set()  # legacy server: no acknowledgement is coming, and no refusal came
-            if link.refused:
-                raise AuthError(link.refused) if "authentication" in link.refused else WmproxyError(link.refused)
-            if link.transport is None:
-                raise WmproxyError(f"server closed the link: {link.close_reason}")
-            link.set_connected()
-            self.last_exception = None
-            self._set_state(CONNECTED)
-            log.info("connected to %s%s", cfg.server, " (extensions)" if link.peer_ext else " (legacy server)")
-            await link.closed.wait()
-            if link.refused:
-                raise AuthError(link.refused) if "authentication" in link.refused else WmproxyError(link.refused)
-            if not self._stopping:
-                raise WmproxyError(f"link to {cfg.server} lost: {link.close_reason}")
-        finally:
-            if link.transport is not None:
-                link.abort("client stopping" if self._stopping else "reconnecting", expected=True)
-            self.link = None
-
     # ------------------------------------------------------------ mappings
     def find_mapping(self, domain: str, mode: str = "") -> MappingConfig | None:
         """The mapping a server's Create names. With ``mode`` (our server says which mode it routed)
@@ -394,45 +404,43 @@ class CenterClient:
                 return m
         return None
 
-    def on_mapping_status(self, states: tuple[F.MappingState, ...]) -> None:
-        """The server's verdict on our mappings; refusals are logged once per change."""
-        new = {s.name: s for s in states}
-        for name, st in new.items():
-            old = self.mapping_status.get(name)
-            if not st.ok and old != st:
-                log.warning("server refused mapping %r: %s", name, st.message)
-            elif st.ok and old is not None and not old.ok:
-                log.info("mapping %r is now served (port %d)", name, st.port)
-        self.mapping_status = new
-
     def endpoint_factory(self, m: MappingConfig, ch):
-        """The local end for a mapping channel: capturing for inspected http/https mappings."""
+        """``preamble -> Protocol`` for a mapping channel's local end: capturing for inspected
+        http/https mappings (HTTP/1 to the local service; h2c ones are not inspected)."""
         ring = self.capture
-        if ring is not None and m.inspect and m.mode in ("http", "https"):
+        if ring is not None and m.inspect and m.mode in ("http", "https") and not m.http2:
             from .inspect.endpoint import InspectingEndpoint
 
-            return lambda: InspectingEndpoint(ch, ring, tunnel_name=m.name, remote_addr=ch.record.peer,
-                                              target=m.local_addr)
-        return lambda: SocketEndpoint(ch)
+            return lambda preamble: InspectingEndpoint(ch, ring, tunnel_name=m.name, remote_addr=ch.record.peer,
+                                                       target=m.local_addr, preamble=preamble)
+        return lambda preamble: SocketEndpoint(ch, preamble)
 
-    async def connect_local(self, ch, local_addr: str, factory=None) -> None:
+    async def connect_local(self, ch, local_addr: str, preamble: bytes = b"", factory=None) -> None:
         loop = asyncio.get_running_loop()
+        make = factory or (lambda pre: SocketEndpoint(ch, pre))
         try:
             host, port = addr_of(local_addr, "local_addr")
-            await asyncio.wait_for(loop.create_connection(factory or (lambda: SocketEndpoint(ch)), host, port), 10)
+            await asyncio.wait_for(loop.create_connection(lambda: make(preamble), host, port), 10)
         except (OSError, asyncio.TimeoutError, WmproxyError) as e:
             reason = f"cannot connect to {local_addr}: {getattr(e, 'strerror', None) or e or 'timed out'}"
             log.info("channel %s: %s", ch.id, reason)
             ch.close(reason)
 
-    async def serve_proxy_mapping(self, stream: ChannelStream, ch) -> None:
+    async def serve_proxy_mapping(self, stream: ChannelStream, ch, m: MappingConfig) -> None:
+        """A public connection to a proxy mapping: anyone who reaches the server's proxy port.
+        The same target policy as the server's proxy applies (this machine's loopback, link-local
+        and unspecified addresses are refused unless the mapping's allow_targets names them), and
+        the mapping's credentials, when set."""
+        from .policy import TargetPolicy
         from .proxy import ProxyOptions, serve_proxy
 
         def on_target(t: str) -> None:
             ch.record.target = t
 
+        opts = ProxyOptions(username=m.username, password=m.password,
+                            policy=TargetPolicy(list(m.allow_targets), list(m.deny_targets)))
         try:
-            await serve_proxy(stream, ProxyOptions(), on_target=on_target)
+            await serve_proxy(stream, opts, on_target=on_target)
         finally:
             stream.close()
 
@@ -476,7 +484,7 @@ class CenterClient:
 
         link = self.link
         if link is None or link.transport is None:
-            raise DialError(f"no center link to {self.cfg.server}", "network")
+            raise DialError(f"no center link to {', '.join(self.cfg.servers)}", "network")
         ch = link.open_channel(None, kind="proxy", name="tunnel", peer="local", target=f"{host}:{port}")
         stream = ChannelStream(ch, "server")
         auth = (self.cfg.username, self.cfg.password) if self.cfg.username and self.cfg.password else None

@@ -54,6 +54,13 @@ class MappingConfig:
     domain: str = ""  # Host routed to this mapping (http/https)
     headers: list[HeaderRule] = field(default_factory=list)
     remote_port: int | None = None  # extension: a public TCP port of its own on the server
+    http2: bool = False  # https: offer HTTP/2 (ALPN h2); the local service speaks h2c (prior knowledge)
+    proxy_protocol: str | None = None  # tcp/http: "v1" or "v2": a PROXY header to the local service first
+    # proxy mappings: who may use the public proxy port, and where it may lead on the client's network
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    allow_targets: list[str] = field(default_factory=list)
+    deny_targets: list[str] = field(default_factory=list)
     enabled: bool = True
     inspect: bool = True  # http/https: requests show in the inspector (when one is running)
 
@@ -87,7 +94,8 @@ class InspectConfig:
 
 @dataclass
 class ClientConfig:
-    server: str = f"127.0.0.1:{DEFAULT_CENTER_PORT}"
+    # the center server, or several: one link to each at once (a multi-homed client)
+    server: str | list[str] = f"127.0.0.1:{DEFAULT_CENTER_PORT}"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: ClientTls = field(default_factory=ClientTls)
@@ -101,6 +109,11 @@ class ClientConfig:
     window: int = 4 << 20  # per-channel flow-control window, bytes (what a stalled channel may buffer)
     max_frame: int = (1 << 24) - 1
     inspect: InspectConfig = field(default_factory=InspectConfig)
+
+    @property
+    def servers(self) -> list[str]:
+        """``server`` as a list (a single string is a list of one)."""
+        return [self.server] if isinstance(self.server, str) else list(self.server)
 
 
 @dataclass
@@ -127,6 +140,18 @@ class ServerConfig:
     heartbeat_timeout: float = 30.0
     window: int = 4 << 20
     max_frame: int = (1 << 24) - 1
+    # the public edge (core/http_mapping.py, core/server.py): deadlines and caps
+    http_head_timeout: float = 15.0  # a request head must be complete this long after it began
+    http_keepalive_timeout: float = 60.0  # idle keep-alive connections are closed after this long
+    http_body_timeout: float = 60.0  # longest pause inside a request body
+    http_max_head: int = 64 * 1024  # bytes of one request head
+    http_max_headers: int = 100  # header lines of one request head
+    max_conns_per_source: int = 256  # public connections (all mapping ports) from one address
+    auth_timeout: float = 10.0  # TLS handshake + Token of a client link, from the TCP accept
+    max_unauth_per_source: int = 16  # client links not logged in yet, from one address
+    max_unauth: int = 512  # client links not logged in yet, in all
+    # load balancers in front of the public ports whose PROXY protocol headers are believed
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -134,6 +159,8 @@ class Config:
     server: ServerConfig | None = None
     client: ClientConfig | None = None
     source: str | None = None  # file it was loaded from, for error messages
+    # our key -> the key as the file spells it (an upstream file says proxy.cert, not server.cert_file)
+    rename: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
 
 # =====================================================================
@@ -344,6 +371,12 @@ def _convert(value: Any, tp: Any, key: str, ctx: _Ctx) -> Any:
     inner = _optional_inner(tp)
     if inner is not None:
         return None if value is None else _convert(value, inner, key, ctx)
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):  # str | list[str]: whichever it is
+        args = typing.get_args(tp)
+        for a in args:
+            if (a is str and isinstance(value, str)) or (typing.get_origin(a) is list and isinstance(value, list)):
+                return _convert(value, a, key, ctx)
+        raise ctx.error(key, f"expected a string or an array of strings, got {_got(value, key)}")
     if tp is bool:
         if not isinstance(value, bool):
             raise ctx.error(key, f"expected true or false, got {_got(value, key)}")
@@ -455,6 +488,31 @@ def loads_config(text: str, source: str | None = None,
     return config_from_dict(data, source, base_dir)
 
 
+def check_files(cfg: Config) -> None:
+    """Every certificate, key and CA file the config names exists: a ConfigError naming the file and
+    the key otherwise (TLS would fail later with less to go on). Also refuses a config with no role."""
+    if cfg.server is None and cfg.client is None:
+        raise ConfigError("empty: no [server] or [client] table (nothing to run)", file=cfg.source)
+    rename = cfg.rename or (lambda k: k)
+    pairs: list[tuple[str, str | None]] = []
+    s = cfg.server
+    if s is not None:
+        if s.tls:
+            pairs += [("server.cert_file", s.cert_file), ("server.key_file", s.key_file)]
+        if s.two_way_tls:
+            pairs.append(("server.client_ca", s.client_ca))
+        if s.map_https_bind:
+            pairs += [("server.map_cert", s.map_cert), ("server.map_key", s.map_key)]
+    c = cfg.client
+    if c is not None and c.tls.enabled:
+        pairs += [("client.tls.ca_file", c.tls.ca_file), ("client.tls.cert_file", c.tls.cert_file),
+                  ("client.tls.key_file", c.tls.key_file)]
+    for key, path in pairs:
+        if path and not Path(path).is_file():
+            why = "is a directory" if Path(path).is_dir() else "file not found"
+            raise ConfigError(f"{why}: {path}", file=cfg.source, key=rename(key))
+
+
 def read_text(path: str | os.PathLike[str]) -> str:
     """A config file's text, with OS errors turned into one-line ConfigErrors."""
     try:
@@ -495,6 +553,12 @@ def _check_value(value: Any, tp: Any, key: str, ctx: _Ctx) -> None:
             _check_value(value, inner, key, ctx)
         return
     origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):  # str | list[str]
+        for a in typing.get_args(tp):
+            if (a is str and isinstance(value, str)) or (typing.get_origin(a) is list and isinstance(value, list)):
+                _check_value(value, a, key, ctx)
+                return
+        raise ctx.error(key, f"expected a string or an array of strings, got {_got(value, key)}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ctx.error(key, f"expected an array, got {_got(value, key)}")
@@ -668,6 +732,17 @@ def _validate_server(s: ServerConfig, ctx: _Ctx) -> None:
             except ConfigError as e:
                 raise ctx.rewrap(f"{k}.{list_name}[{i}]", e) from None
     _check_link_tuning(s, k, ctx)
+    _check_positive(s, ("http_head_timeout", "http_keepalive_timeout", "http_body_timeout", "auth_timeout",
+                        "max_conns_per_source", "max_unauth_per_source", "max_unauth", "http_max_headers"), k, ctx)
+    for i, rule in enumerate(s.trusted_proxies):
+        from .proxy_gate import parse_networks
+
+        try:
+            parse_networks([rule])
+        except ValueError as e:
+            raise ctx.error(f"{k}.trusted_proxies[{i}]", str(e)) from None
+    if not 1024 <= s.http_max_head <= 1 << 20:
+        raise ctx.error(f"{k}.http_max_head", f"must be 1024-1048576 bytes, got {s.http_max_head}")
 
 
 MAX_BODY_LIMIT = 16 * 1024 * 1024
@@ -694,7 +769,17 @@ def _validate_inspect(i: InspectConfig, key: str, ctx: _Ctx) -> None:
 
 def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
     k = "client"
-    _check_addr(c.server, f"{k}.server", ctx, listen=False)
+    if isinstance(c.server, str):
+        _check_addr(c.server, f"{k}.server", ctx, listen=False)
+    else:
+        if not c.server:
+            raise ctx.error(f"{k}.server", "is an empty list: name at least one server")
+        seen: dict[str, int] = {}
+        for i, srv in enumerate(c.server):
+            _check_addr(srv, f"{k}.server[{i}]", ctx, listen=False)
+            if srv.lower() in seen:
+                raise ctx.error(f"{k}.server[{i}]", f"{srv} is already server[{seen[srv.lower()]}]")
+            seen[srv.lower()] = i
     _check_credentials(c, k, ctx)
     t = c.tls
     if t.fingerprint is not None:
@@ -750,6 +835,28 @@ def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
                                 f"{what} is already routed to {m.mode} mapping "
                                 f"{c.mappings[domains[ident]].name!r}")
             domains[ident] = i
+        if m.proxy_protocol is not None:
+            if m.proxy_protocol not in ("v1", "v2"):
+                raise ctx.error(f"{mk}.proxy_protocol", _one_of(m.proxy_protocol, ("v1", "v2")))
+            if m.mode not in ("tcp", "http", "https"):
+                raise ctx.error(f"{mk}.proxy_protocol", "is only for tcp, http and https mappings")
+        if m.http2 and m.mode != "https":
+            raise ctx.error(f"{mk}.http2", "is only for https mappings (HTTP/2 is negotiated in TLS)")
+        if m.mode != "proxy":
+            for name in ("username", "password", "allow_targets", "deny_targets"):
+                if getattr(m, name):
+                    raise ctx.error(f"{mk}.{name}", "is only for proxy mappings")
+        else:
+            if bool(m.username) != bool(m.password):
+                missing = "password" if m.username else "username"
+                raise ctx.error(f"{mk}.{missing}", "missing: a proxy mapping's credentials need both "
+                                                   "username and password")
+            for list_name in ("allow_targets", "deny_targets"):
+                for j, rule in enumerate(getattr(m, list_name)):
+                    try:
+                        check_target_rule(rule)
+                    except ConfigError as e:
+                        raise ctx.rewrap(f"{mk}.{list_name}[{j}]", e) from None
         if m.remote_port is not None:
             if m.mode not in ("tcp", "proxy"):
                 raise ctx.error(f"{mk}.remote_port", "is only for tcp and proxy mappings")
@@ -818,7 +925,7 @@ def _to_toml(obj: Any, secrets: bool) -> dict[str, Any]:
                 out[name] = [_to_toml(v, secrets) for v in value]
             elif value and isinstance(value[0], HeaderRule):
                 out[name] = [format_header_rule(v) for v in value]
-            elif value or f.name not in ("mappings", "proxies", "headers"):
+            elif value or f.default_factory is not list:  # an empty list that is the default: left out
                 out[name] = list(value)
         else:
             out[name] = value

@@ -59,6 +59,7 @@ class Flag(IntFlag):
     EOF = 0x40  # on Close: half-close (no more data from the sender)
     RST = 0x20  # on Close: the sender's end failed or was reset; abort yours (no clean end)
     PORTS = 0x40  # on Mapping: a block of per-mapping public ports follows
+    OPTS = 0x20  # on Mapping: a block of per-mapping options follows (after the ports block)
     META = 0x40  # on Create: mode, public peer and public destination addresses follow the domain
     EXT = 0x80  # on Token/Mapping from a client: "I speak the extensions"; on Create: extension channel
 
@@ -131,6 +132,8 @@ class Mapping:
     sock_map: int = 0
     flag: int = 0
     server_id: int = 0
+    # extension: (mapping name, comma-separated options such as "h2"), encoded only when flag has OPTS
+    options: tuple[tuple[str, str], ...] = ()
     kind = Kind.MAPPING
 
 
@@ -235,6 +238,10 @@ def _payload(frame: Frame) -> bytes:
             out.append(_U16.pack(len(frame.ports)))
             for name, port in frame.ports:
                 out += [_short(name, "mapping name"), _U16.pack(port)]
+        if frame.flag & Flag.OPTS:
+            out.append(_U16.pack(len(frame.options)))
+            for name, opts in frame.options:
+                out += [_short(name, "mapping name"), _short(opts, "mapping options")]
         return b"".join(out)
     if isinstance(frame, Ping):
         return _U64.pack(frame.nonce)
@@ -340,8 +347,12 @@ def decode_payload(kind: int, flag: int, sock_map: int, server_id: int, payload:
         if flag & Flag.PORTS:
             for _ in range(r.u16("port count")):
                 ports.append((r.short("mapping name"), r.u16("port")))
+        options = []
+        if flag & Flag.OPTS:
+            for _ in range(r.u16("options count")):
+                options.append((r.short("mapping name"), r.short("mapping options")))
         r.done()
-        return Mapping(tuple(mappings), tuple(ports), sock_map, flag, server_id)
+        return Mapping(tuple(mappings), tuple(ports), sock_map, flag, server_id, tuple(options))
     if k == Kind.PING:
         nonce = _U64.unpack(r.take(8, "nonce"))[0]
         r.done()
@@ -436,10 +447,11 @@ class StreamDecoder:
 
     SLICE_MIN = 2048
 
-    __slots__ = ("_buf", "_left", "_sock_map", "_flag", "_server_id", "max_payload")
+    __slots__ = ("_buf", "_left", "_sock_map", "_flag", "_server_id", "max_payload", "parked")
 
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
         self._buf = bytearray()  # a partial header, or a partial non-Data frame (header included)
+        self.parked = b""  # bytes after the last frame ``feed(max_frames=...)`` returned
         self._left = 0  # payload bytes of the current Data frame still to come
         self._sock_map = self._flag = self._server_id = 0
         self.max_payload = max_payload
@@ -452,10 +464,19 @@ class StreamDecoder:
             raise ProtocolError(f"frame of {h[0]} bytes exceeds the {self.max_payload}-byte limit")
         return h
 
-    def feed(self, data: bytes | bytearray | memoryview, *, stable: bool = False) -> list[Frame]:
+    def feed(self, data: bytes | bytearray | memoryview, *, stable: bool = False,
+             max_frames: int | None = None) -> list[Frame]:
         """Frames and Data pieces in ``data``. ``stable``: the caller never writes to the memory
-        behind ``data`` again, so pieces may slice it (otherwise it is copied first, unless bytes)."""
-        if not stable and type(data) is not bytes:
+        behind ``data`` again, so pieces may slice it (otherwise it is copied first, unless bytes).
+
+        ``max_frames``: stop after that many frames and keep the rest in ``parked`` (the next
+        ``feed`` starts with it): a link that has not logged in yet decodes its first frame alone,
+        so the limits that apply to what follows can change in between.
+        """
+        if self.parked:
+            data = self.parked + bytes(data)
+            self.parked = b""
+        elif not stable and type(data) is not bytes:
             data = bytes(data)  # pieces must not see a buffer that changes later
         out: list[Frame] = []
         n = len(data)
@@ -463,6 +484,9 @@ class StreamDecoder:
         buf = self._buf
         mv: memoryview | None = None
         while pos < n:
+            if max_frames is not None and len(out) >= max_frames:
+                self.parked = bytes(data[pos:])
+                break
             left = self._left
             if left:  # inside a Data payload: pass on what this chunk holds
                 take = n - pos if n - pos < left else left

@@ -72,6 +72,71 @@ def _default_ports() -> dict[str, int]:
     return {"center": base, "http": base + 1, "tcp": base + 2, "https": base + 3}
 
 
+_PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # no 0/O, 1/l/I, no '-'
+
+
+def new_password(length: int = 24) -> str:
+    """A random password that survives copy and paste: letters and digits only (~137 bits at 24).
+
+    ``token_urlsafe`` may start with ``-``, which a shell or a CLI then takes for an option."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+
+
+def reachable_hosts(bind_host: str, limit: int = 3) -> list[str]:
+    """Addresses clients could use for a server bound to ``bind_host``, best first; [] if unknown.
+
+    A specific bind address is itself the answer. For a wildcard bind: the address of the
+    interface the default route leaves by (a UDP ``connect`` sends no packet), then the host's
+    other non-loopback addresses. Loopback only counts when the bind is loopback."""
+    import ipaddress
+    import socket
+
+    def usable(a: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(a.split("%", 1)[0])
+        except ValueError:
+            return False
+        return not (ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast)
+
+    if bind_host not in ("0.0.0.0", "::", ""):
+        return [bind_host]
+    found: list[str] = []
+    for family, probe in ((socket.AF_INET, ("192.0.2.1", 9)), (socket.AF_INET6, ("2001:db8::1", 9))):
+        if family == socket.AF_INET6 and bind_host == "0.0.0.0":
+            continue
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect(probe)  # picks the outgoing interface; nothing is sent
+                a = s.getsockname()[0]
+        except OSError:
+            continue
+        if usable(a) and a not in found:
+            found.append(a)
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
+    except OSError:
+        infos = []
+    for fam, _t, _p, _c, sa in infos:
+        a = str(sa[0])
+        if (fam == socket.AF_INET or bind_host == "::") and usable(a) and a not in found:
+            found.append(a)
+    return found[:limit]
+
+
+def client_link(host: str, port: int, username: str | None, fingerprint: str | None,
+                name: str | None = None) -> str:
+    """The ``wmproxy://`` link the tray app imports: address, user, pinned certificate (None: a plain
+    server); never a password. Same format as the GUI's "Copy wmproxy:// link"
+    (wmproxy_gui.profiles.ProfileStore.export_link)."""
+    from urllib.parse import quote, urlencode
+
+    addr = format_addr(host, port)
+    q = {"name": name or host, "tls": "pin", "fp": fingerprint} if fingerprint else {"name": name or host,
+                                                                                       "tls": "off"}
+    user = f"{quote(username, safe='')}@" if username else ""
+    return f"wmproxy://{user}{addr}?{urlencode(q, quote_via=quote)}"
+
+
 def write_default_server_config(path: str | os.PathLike[str],
                                 data_dir: str | os.PathLike[str] | None = None) -> tuple[Config, str]:
     """Create a working server config at ``path`` (which must not exist) -> (config, summary).
@@ -79,7 +144,9 @@ def write_default_server_config(path: str | os.PathLike[str],
     TLS on with a generated certificate (into ``data_dir/tls``), user
     ``wmproxy`` with a fresh random password, and http/tcp/https mapping
     listeners. The summary shows what a client needs, password included:
-    the caller prints it to the terminal this one time.
+    the caller prints it to the terminal this one time. The ``wmproxy://``
+    links in it hold everything but the password (the tray app asks for it
+    once and keeps it in the OS keyring).
     """
     from . import paths, tls
 
@@ -92,7 +159,7 @@ def write_default_server_config(path: str | os.PathLike[str],
     server = ServerConfig(
         bind=format_addr(host, ports["center"]),
         username=DEFAULT_USERNAME,
-        password=secrets.token_urlsafe(18),
+        password=new_password(),
         tls=True,
         cert_file=str(cert),
         key_file=str(key),
@@ -103,24 +170,36 @@ def write_default_server_config(path: str | os.PathLike[str],
     cfg = Config(server=server, source=str(target))
     save_config(cfg, target)  # validated, atomic, 0600
     fp = tls.cert_file_info(cert).fingerprint
-    summary = "\n".join([
+    shown = tls.format_fingerprint(fp)
+    hosts = reachable_hosts(host)
+    client_host = hosts[0] if hosts else "THIS-HOST"
+    lines = [
         f"{PROG}: wrote a new server config to {target}",
         f"  center:      {server.bind} (TLS)",
         f"  username:    {server.username}",
         f"  password:    {server.password}",
-        f"  certificate: sha256 {fp}",
+        f"  certificate: SHA-256 {shown}",
         f"  mappings:    http {server.map_http_bind}, tcp {server.map_tcp_bind}, https {server.map_https_bind}",
         "  The password is shown only this once (it is stored in the file above, mode 0600).",
+    ]
+    if hosts:
+        lines.append("  Tray app: paste this link (Profiles > Paste link), then type the password above:")
+        lines += [f"    {client_link(h, ports['center'], server.username, fp)}" for h in hosts]
+    else:
+        lines += ["  Tray app: paste this link (Profiles > Paste link) with THIS-HOST replaced by this",
+                  "  machine's address, then type the password above:",
+                  f"    {client_link('THIS-HOST', ports['center'], server.username, fp)}"]
+    lines += [
         "  A client config for this server:",
         "    [client]",
-        f'    server = "THIS-HOST:{ports["center"]}"',
+        f'    server = "{format_addr(client_host, ports["center"])}"',
         f'    username = "{server.username}"',
         '    password = "(the password above)"',
         "    [client.tls]",
         "    enabled = true",
-        f'    fingerprint = "{fp}"',
-    ])
-    return cfg, summary
+        f'    fingerprint = "{shown}"',
+    ]
+    return cfg, "\n".join(lines)
 
 
 # ---------------------------------------------------------------- event loop and signals
@@ -227,6 +306,13 @@ def _run(main: Callable[[], Awaitable[int]]) -> int:
 
 
 def _check_runnable(cfg: Config, section: str) -> int | None:
+    from .config import check_files
+
+    try:
+        check_files(cfg)
+    except ConfigError as e:
+        error_line(str(e))
+        return 2
     if getattr(cfg, section) is None:
         error_line(ConfigError(f"no [{section}] table: this file has no {section} settings",
                                file=cfg.source, key=section).__str__())
@@ -251,6 +337,7 @@ def run_server(cfg: Config, *, log_level: str = "info") -> int:
 
 
 async def _serve(cfg: Config) -> int:
+    from . import tls
     from .server import CenterServer
 
     assert cfg.server is not None
@@ -271,7 +358,7 @@ async def _serve(cfg: Config) -> int:
                 else:
                     say(f"{name} listening on {addr}")
             if srv.fingerprint:
-                say(f"center certificate sha256 {srv.fingerprint}")
+                say(f"center certificate SHA-256 {tls.format_fingerprint(srv.fingerprint)}")
             why = await stop.wait()
             log.info("%s received: stopping", why)
         finally:
@@ -306,20 +393,26 @@ async def _client(cfg: Config) -> int:
     api = (for_mappings(ring, lambda: cli.cfg.mappings, bind=ins.bind, token=ins.token)
            if ring is not None and ins.bind else None)
     history = HistoryRecorder(cli.stats, role="client")
-    last: list[tuple[str, str]] = []
+    last: dict[str, tuple[str, str]] = {}  # server -> (state, error) last reported
 
-    def on_state(state: str, error: str) -> None:
-        if c.direct:
-            return  # no center link to report on
-        if state == "connected":
-            fp = getattr(cli, "server_fingerprint", None)
-            say(f"connected to {c.server}" + (f" (certificate sha256 {fp})" if fp and c.tls.enabled else ""))
-        elif state == "error" and (state, error) not in last[-1:]:
-            say(f"link error: {error}")
-        last.append((state, error))
-        del last[:-1]
+    def on_uplink(u) -> None:  # type: ignore[no-untyped-def]
+        """One line per change of one server's link (each server of a multi-homed client)."""
+        seen = (u.state, u.last_error)
+        if last.get(u.server) == seen:
+            return
+        if u.state == "connected":
+            fp = u.server_fingerprint
+            if fp and c.tls.enabled:
+                from .tls import format_fingerprint
 
-    cli.on_state.append(on_state)
+                say(f"connected to {u.server} (certificate SHA-256 {format_fingerprint(fp)})")
+            else:
+                say(f"connected to {u.server}")
+        elif u.state == "error" and u.last_error and last.get(u.server, ("", ""))[1] != u.last_error:
+            say(f"link error: {u.last_error}")
+        last[u.server] = seen
+
+    cli.on_uplink.append(on_uplink)
     with _StopSignals() as stop:
         code = await _start(cli, cfg.source)
         if code is not None:
@@ -337,12 +430,12 @@ async def _client(cfg: Config) -> int:
             for name, (host, port) in list(cli.addresses.items()):
                 say(f"proxy {name} listening on {format_addr(host, port)} ({protocols.get(name, '')})")
             if not c.direct:
-                say(f"connecting to {c.server}" + (" (tls)" if c.tls.enabled else ""))
+                say(f"connecting to {', '.join(c.servers)}" + (" (tls)" if c.tls.enabled else ""))
             why = await stop.wait()
             log.info("%s received: stopping", why)
         finally:
             with contextlib.suppress(ValueError):
-                cli.on_state.remove(on_state)
+                cli.on_uplink.remove(on_uplink)
             if api is not None:
                 await api.stop()
             await _stop(cli, "client")

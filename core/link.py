@@ -29,10 +29,16 @@ EXT_VERSION = 2
 # version 1: every extension-aware peer has these (the hello bit says so)
 V1_FEATURES = ("hb", "fc", "eof", "ports")
 # version 2: used only when both sides list them (the server in its ack, the client in its answer)
-EXT_FEATURES = (*V1_FEATURES, "meta", "rst", "status")
+EXT_FEATURES = (*V1_FEATURES, "meta", "rst", "status", "opts")
 LINK_WRITE_HIGH = 1024 * 1024
 READ_BUFFER = 256 * 1024  # the link reads into buffers of this size (BufferedProtocol)
 READ_MIN = 16 * 1024  # a fresh buffer once less than this is left in the current one
+MAX_CHANNELS = 16384  # open channels per link; a Create beyond is answered with a Close
+PRE_AUTH_READ = 4096  # read buffer of a link that has not logged in yet (a stranger's bytes)
+PRE_AUTH_MAX_FRAME = 1024  # largest frame before login: a Token is at most 524 bytes
+# TCP keepalive on every link socket: a peer that vanished (NAT dropped, host off) is noticed in
+# about a minute even when the peer runs no heartbeat (a legacy peer)
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
 JOIN_SMALL = 4096  # a Data payload up to this size leaves in one piece with its header
 JOIN_FLUSH = 64 * 1024  # a flush up to this size is joined into one write (one TLS record run, one syscall)
 _ids = itertools.count(1)
@@ -76,11 +82,16 @@ class Link(asyncio.BufferedProtocol):
         self._nonce = 0
         self._rview = memoryview(bytearray(0))
         self._rpos = 0
+        self.max_frame = cfg.max_frame
+        self.preauth = False  # a stranger until it logs in: small buffers, small frames, one frame at a time
+        self.holding = False  # a decision on the last frame is pending: decode nothing more yet
+        self._preauth_view = memoryview(b"")
 
     # ------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=LINK_WRITE_HIGH)  # type: ignore[attr-defined]
+        set_keepalive(transport.get_extra_info("socket"))
         from .streams import format_addr
         self.peer = format_addr(transport.get_extra_info("peername"))
         tls = transport.get_extra_info("ssl_object") is not None
@@ -88,6 +99,9 @@ class Link(asyncio.BufferedProtocol):
         self.link_made()
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self.preauth:
+            self._preauth_view = memoryview(bytearray(PRE_AUTH_READ))
+            return self._preauth_view
         free = len(self._rview) - self._rpos
         if free < READ_MIN:
             self._rview = memoryview(bytearray(READ_BUFFER))  # the old one lives while pieces of it do
@@ -95,6 +109,9 @@ class Link(asyncio.BufferedProtocol):
         return self._rview[self._rpos:]
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self.preauth:  # get_buffer gave a fresh small buffer: that is what arrived
+            self._received(self._preauth_view[:nbytes], True)
+            return
         start = self._rpos
         self._rpos = start + nbytes
         self._received(self._rview[start:start + nbytes], True)
@@ -105,19 +122,39 @@ class Link(asyncio.BufferedProtocol):
 
     def _received(self, data: bytes | memoryview, stable: bool) -> None:
         self._last_rx = time.monotonic()
-        try:
-            frames = self.decoder.feed(data, stable=stable)
-        except ProtocolError as e:
-            self.abort(f"protocol error from {self.peer}: {e}")
-            return
-        for fr in frames:
-            if self.transport is None:
-                return
+        while not self.holding:
+            preauth = self.preauth
             try:
-                self.dispatch(fr)
+                frames = self.decoder.feed(data, stable=stable, max_frames=1 if preauth else None)
             except ProtocolError as e:
                 self.abort(f"protocol error from {self.peer}: {e}")
                 return
+            for fr in frames:
+                if self.transport is None:
+                    return
+                try:
+                    self.dispatch(fr)
+                except ProtocolError as e:
+                    self.abort(f"protocol error from {self.peer}: {e}")
+                    return
+            if not self.decoder.parked or self.transport is None or (preauth and not frames):
+                return
+            data = b""  # go on with what the one-frame-at-a-time decoding parked
+        if data:
+            self.decoder.parked += bytes(data)  # held back until the pending decision is made
+
+    def release(self) -> None:
+        """The pending decision is made (``holding`` was set): go on with what was held back."""
+        self.holding = False
+        if self.transport is not None:
+            self.transport.resume_reading()
+            if self.decoder.parked:
+                self._received(b"", True)
+
+    def set_preauth(self, on: bool) -> None:
+        """Stranger limits (small read buffer, PRE_AUTH_MAX_FRAME) until the peer has logged in."""
+        self.preauth = on
+        self.decoder.max_payload = PRE_AUTH_MAX_FRAME if on else self.max_frame
 
     def eof_received(self) -> bool:
         return False  # the peer is gone: close
@@ -131,7 +168,7 @@ class Link(asyncio.BufferedProtocol):
         if self._flush_handle:
             self._flush_handle.cancel()
         for ch in list(self.channels.values()):
-            ch.close("center link closed", notify_peer=False)
+            ch.close("center link closed", notify_peer=False, reset=True)  # cut: never a clean end
         if self.record is not None:
             self.stats.close_link(self.record, "" if reason == "closed" else reason)
         self.closed.set()
@@ -174,8 +211,8 @@ class Link(asyncio.BufferedProtocol):
             if ch is not None:
                 if fr.flag & F.Flag.EOF and ch.ext:
                     ch.on_eof()
-                else:
-                    ch.close(fr.reason, notify_peer=False)  # type: ignore[union-attr]
+                else:  # RST: the peer's end failed; ours is aborted, not closed cleanly
+                    ch.close(fr.reason, notify_peer=False, reset=bool(fr.flag & F.Flag.RST))  # type: ignore[union-attr]
             return
         if kind == F.Kind.WINDOW:
             ch = self.channels.get(fr.sock_map)
@@ -191,6 +228,9 @@ class Link(asyncio.BufferedProtocol):
                 raise ProtocolError(f"Create for channel {fr.sock_map}, which is reserved or in use")
             if (fr.sock_map & 1) == (self._next_id & 1):
                 raise ProtocolError(f"Create for channel {fr.sock_map}, which is ours to open")
+            if len(self.channels) >= MAX_CHANNELS:  # bounded memory per link, whoever the peer is
+                self.send_close(fr.sock_map, f"too many open channels on this link (at most {MAX_CHANNELS})")
+                return
             self.on_create(fr)  # type: ignore[arg-type]
             return
         self.on_control(fr)
@@ -220,8 +260,9 @@ class Link(asyncio.BufferedProtocol):
         if self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self._flush)
 
-    def send_close(self, sock_map: int, reason: str, *, eof: bool = False) -> None:
-        self.send(F.Close(sock_map, reason[:255], F.Flag.EOF if eof else 0))
+    def send_close(self, sock_map: int, reason: str, *, eof: bool = False, rst: bool = False) -> None:
+        flag = F.Flag.EOF if eof else (F.Flag.RST if rst and self.has("rst") else 0)
+        self.send(F.Close(sock_map, F.cut_short(reason), flag))
 
     def send_window(self, sock_map: int, increment: int) -> None:
         if self.peer_ext:
@@ -354,6 +395,22 @@ class Link(asyncio.BufferedProtocol):
     def set_connected(self, **changes: object) -> None:
         if self.record is not None:
             self.stats.update_link(self.record, state=CONNECTED, **changes)
+
+
+def set_keepalive(sock) -> None:  # type: ignore[no-untyped-def]
+    """TCP keepalive with short timers on a link socket (where the platform has them)."""
+    import socket
+
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                            ("TCP_KEEPCNT", KEEPALIVE_COUNT)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    except OSError:
+        pass  # not a TCP socket (tests with socketpairs): nothing to tune
 
 
 def ext_token(extra: tuple[str, ...] = ()) -> F.Token:

@@ -206,6 +206,9 @@ class CountingStream:
     def close(self, reason: str = "") -> None:
         self.inner.close(reason)
 
+    def abort(self, reason: str = "reset") -> None:
+        self.inner.abort(reason)
+
     async def wait_closed(self) -> None:
         await self.inner.wait_closed()
 

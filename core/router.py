@@ -36,6 +36,7 @@ class Route:
     link: RoutedLink
     entry: F.MappingEntry
     port: int = 0  # tcp/proxy: the public port of its own (remote_port), 0 = the shared port
+    options: frozenset[str] = frozenset()  # extension "opts": "h2" = the local service speaks HTTP/2
 
 
 Key = tuple[str, str]  # (mode, lower-cased domain) of an http/https mapping
@@ -56,20 +57,23 @@ class Router:
 
     # ------------------------------------------------------------ updates
     def update(self, link: RoutedLink, entries: tuple[F.MappingEntry, ...],
-               ports: dict[str, int] | None = None) -> set[RoutedLink]:
+               ports: dict[str, int] | None = None,
+               options: dict[str, frozenset[str]] | None = None) -> set[RoutedLink]:
         """Replace ``link``'s routes. Returns the links whose standing changed (to tell them)."""
         ports = ports or {}
+        options = options or {}
         old = {self._ident(r): r for r in self._by_link.get(link, ())}
         routes: list[Route] = []
         changed: set[RoutedLink] = {link}
         for e in entries:
             port = ports.get(e.name, 0) if e.mode in ("tcp", "proxy") else 0
+            opts = options.get(e.name, frozenset())
             prev = old.pop((e.mode, e.name, route_key(e)), None)
             if prev is not None:  # same mapping again (an edit): keep its place in the queue
-                prev.entry, prev.port = e, port
+                prev.entry, prev.port, prev.options = e, port, opts
                 routes.append(prev)
                 continue
-            r = Route(link, e, port)
+            r = Route(link, e, port, opts)
             routes.append(r)
             key = route_key(e)
             if key is not None:

@@ -4,26 +4,31 @@ proxy requests that clients forward through the tunnel."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import ipaddress
 import logging
 import ssl
+import time
 
 from . import frames as F
 from .channel import ChannelStream
 from .config import ServerConfig, addr_of
 from .errors import ConfigError, WmproxyError
 from .http_proxy import credentials_match
+from .ratelog import ThrottledLog, sanitize
+from .throttle import AuthThrottle
 from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
 from .router import Route, Router
 from .stats import Stats
 
 log = logging.getLogger("wmproxy.server")
 
-AUTH_TIMEOUT = 10.0
+AUTH_TIMEOUT = 10.0  # default of server.auth_timeout
 FEATURES_GRACE = 1.0  # a version-1 client never lists its features: apply its mappings after this long
 REASON_AUTH_FAILED = "authentication failed: wrong username or password"
 REASON_AUTH_REQUIRED = "authentication required: send a Token first"
+REASON_AUTH_TIMEOUT = "authentication required: no login within the time allowed"
 
 
 def listen_error(addr: str, e: OSError) -> WmproxyError:
@@ -47,12 +52,56 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class Ticket:
+    """A connection that has not logged in yet, counted against the caps until ``release()``."""
+
+    __slots__ = ("server", "source", "deadline", "released")
+
+    def __init__(self, server: "CenterServer", source: str) -> None:
+        self.server, self.source = server, source
+        self.deadline = time.monotonic() + server.cfg.auth_timeout
+        self.released = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.server.unauth_done(self.source)
+
+
+class CenterGate(asyncio.Protocol):
+    """The center port's doorman: caps the links that have not logged in yet (per source and in
+    total) before any TLS work is spent on them, then hands over to TLS and the link."""
+
+    def __init__(self, server: "CenterServer", ctx: ssl.SSLContext | None) -> None:
+        self.server, self.ctx = server, ctx
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        from .streams import format_addr
+
+        source = format_addr(transport.get_extra_info("peername")).rsplit(":", 1)[0]
+        server = self.server
+        if not server.unauth_admit(source):
+            transport.abort()
+            return
+        ticket = Ticket(server, source)
+        link = ServerLink(server, ticket)
+        inner: asyncio.BaseProtocol = link
+        if self.ctx is not None:
+            from .tls_transport import TlsProtocol
+
+            inner = TlsProtocol(self.ctx, lambda: link, handshake_timeout=server.cfg.auth_timeout,
+                                on_lost=ticket.release)
+        transport.set_protocol(inner)  # type: ignore[attr-defined]
+        inner.connection_made(transport)
+
+
 class ServerLink(Link):
     role = "server"
 
-    def __init__(self, server: "CenterServer") -> None:
+    def __init__(self, server: "CenterServer", ticket: Ticket | None = None) -> None:
         super().__init__(server.stats, server.cfg)
         self.server = server
+        self.ticket = ticket
         self.authed = not server.auth_required
         self.alive = False
         self.username = ""
@@ -60,7 +109,7 @@ class ServerLink(Link):
         self._auth_timer: asyncio.TimerHandle | None = None
         # mappings of an extension client wait for its feature list (it may carry its id)
         self._awaiting_features: asyncio.TimerHandle | None = None
-        self._pending: tuple[tuple[F.MappingEntry, ...], dict[str, int]] | None = None
+        self._pending: tuple[tuple[F.MappingEntry, ...], dict[str, int], dict[str, frozenset[str]]] | None = None
 
     @property
     def identity(self) -> str:
@@ -69,26 +118,44 @@ class ServerLink(Link):
             return "id:" + self.client_id
         return f"{self.username}@{self.peer.rsplit(':', 1)[0]}"
 
+    @property
+    def source(self) -> str:
+        return self.peer.rsplit(":", 1)[0]
+
     def link_made(self) -> None:
         self.alive = True
         self.server.links.add(self)
         if not self.authed:
-            self._auth_timer = self.loop.call_later(AUTH_TIMEOUT, self._refuse, REASON_AUTH_REQUIRED)
+            self.set_preauth(True)
+            deadline = self.ticket.deadline if self.ticket is not None else time.monotonic() + AUTH_TIMEOUT
+            self._auth_timer = self.loop.call_at(self.loop.time() + max(0.0, deadline - time.monotonic()),
+                                                 self._refuse, REASON_AUTH_TIMEOUT)
+            self.server.throttled_log.info("conn:" + self.source, "connection from %s (not logged in yet)",
+                                           self.peer)
         else:
-            self.set_connected()
-        log.info("client link %s from %s", self.id, self.peer)
+            self._logged_in()
+
+    def _logged_in(self) -> None:
+        if self.ticket is not None:
+            self.ticket.release()
+        self.set_connected(username=self.username)
+        log.info("client link %s from %s%s", self.id, self.peer,
+                 f": logged in as {sanitize(self.username)!r}" if self.server.auth_required else "")
 
     def link_lost(self, reason: str) -> None:
         self.alive = False
         for h in (self._auth_timer, self._awaiting_features):
             if h is not None:
                 h.cancel()
+        if self.ticket is not None:
+            self.ticket.release()
         self.server.links.discard(self)
         self.server.link_gone(self)
-        log.info("client link %s from %s closed: %s", self.id, self.peer, reason)
+        if self.authed:
+            log.info("client link %s from %s closed: %s", self.id, self.peer, sanitize(reason))
 
     def _refuse(self, reason: str) -> None:
-        log.warning("refusing client %s: %s", self.peer, reason)
+        self.server.throttled_log.warning("refuse:" + self.source, "refusing client %s: %s", self.peer, reason)
         self.send(F.Close(0, reason))
         if self.record is not None:
             self.record.error = reason
@@ -107,32 +174,63 @@ class ServerLink(Link):
             if fr.flag & F.Flag.EXT:
                 self._hello()
             ports = dict(fr.ports)
+            options = {n: frozenset(o.split(",")) for n, o in fr.options}
             if self._awaiting_features is not None:
-                self._pending = (fr.mappings, ports)
+                self._pending = (fr.mappings, ports, options)
             else:
-                self.server.mappings_changed(self, fr.mappings, ports)
+                self.server.mappings_changed(self, fr.mappings, ports, options)
             if self.record is not None:
                 self.stats.update_link(self.record, mappings=tuple(f"{m.name} ({m.mode})" for m in fr.mappings))
         elif isinstance(fr, F.Close):  # channel 0: the client says goodbye
-            self.close(fr.reason or "client closed the link")
+            self.close(sanitize(fr.reason) or "client closed the link")
 
     def _on_token(self, tok: F.Token) -> None:
         if self.authed and self.peer_ext and tok.flag & F.Flag.ACK:
             self._on_features(tok)
             return
-        cfg = self.server.cfg
         if self.server.auth_required and not self.authed:
-            # compare both fields, always, in constant time
-            ok = credentials_match(tok.username, tok.password, cfg.username or "", cfg.password or "")
-            if not ok:
-                self._refuse(REASON_AUTH_FAILED)
+            wait = self.server.auth_throttle.delay(self.source)
+            if wait > 0:  # this address guessed wrong before: its next guess waits (others never do)
+                self.holding = True
+                if self.transport is not None:
+                    self.transport.pause_reading()
+                self.loop.call_later(wait, self._check_token, tok)
                 return
+            self._check_token(tok)
+            return
+        self._accept_token(tok)
+
+    def _check_token(self, tok: F.Token) -> None:
+        if self.transport is None:
+            return
+        cfg = self.server.cfg
+        # compare both fields, always, in constant time
+        if not credentials_match(tok.username, tok.password, cfg.username or "", cfg.password or ""):
+            n = self.server.auth_throttle.failed(self.source)
+            self.holding = False
+            self.server.throttled_log.warning(
+                "auth:" + self.source, "wrong username or password from %s (%d in a row from this address)",
+                self.peer, n)
+            self.send(F.Close(0, REASON_AUTH_FAILED))
+            if self.record is not None:
+                self.record.error = REASON_AUTH_FAILED
+            self.close(REASON_AUTH_FAILED)
+            return
+        self.server.auth_throttle.succeeded(self.source)
+        self._accept_token(tok)
+        if self.holding:
+            self.release()
+
+    def _accept_token(self, tok: F.Token) -> None:
         if self._auth_timer:
             self._auth_timer.cancel()
             self._auth_timer = None
+        first = not self.authed
         self.authed = True
+        self.set_preauth(False)
         self.username = tok.username
-        self.set_connected(username=tok.username)
+        if first:
+            self._logged_in()
         if tok.flag & F.Flag.EXT:
             self._hello()
 
@@ -171,9 +269,15 @@ class ServerLink(Link):
 
     def on_create(self, fr: F.Create) -> None:
         """A client forwards a local proxy connection: parse it here and dial the target."""
-        ch = self.accept_channel(fr, kind="proxy", name=fr.domain or "proxy", peer=self.peer, target="")
-        stream = ChannelStream(ch, self.peer)
-        self.server.spawn(self.server.serve_proxy_channel(stream, ch))
+        # one stats name for every proxy channel: a client must not grow per-name state on the server
+        ch = self.accept_channel(fr, kind="proxy", name="proxy", peer=self.peer, target="")
+        # the stream and its task start after this read is processed (data meanwhile waits in the
+        # channel): a Create closed in the same read costs neither
+        self.loop.call_soon(self._serve_proxy, ch)
+
+    def _serve_proxy(self, ch) -> None:  # type: ignore[no-untyped-def]
+        if not ch.closed:
+            self.server.spawn(self.server.serve_proxy_channel(ChannelStream(ch, self.peer), ch))
 
 
 class CenterServer:
@@ -189,6 +293,10 @@ class CenterServer:
         self._servers: dict[str, asyncio.AbstractServer] = {}
         self._tasks: set[asyncio.Task] = set()
         self._mapping = None  # MappingListeners, created in start()
+        self.throttled_log = ThrottledLog(log)
+        self.auth_throttle = AuthThrottle()
+        self._unauth: collections.Counter[str] = collections.Counter()  # source -> links not logged in
+        self._unauth_total = 0
         self._proxy_opts = None
 
     @property
@@ -210,8 +318,7 @@ class CenterServer:
         loop = asyncio.get_running_loop()
         try:
             try:
-                srv = await loop.create_server(lambda: ServerLink(self), host, port, ssl=ctx,
-                                               ssl_handshake_timeout=15 if ctx else None)
+                srv = await loop.create_server(lambda: CenterGate(self, ctx), host, port)
             except OSError as e:
                 raise listen_error(cfg.bind, e) from None
             self._servers["center"] = srv
@@ -256,6 +363,29 @@ class CenterServer:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    # ------------------------------------------------------------ strangers
+    def unauth_admit(self, source: str) -> bool:
+        """May one more not-yet-logged-in link from ``source`` come in (per source and total caps)?"""
+        cfg = self.cfg
+        if not self.auth_required:
+            return True
+        if self._unauth[source] >= cfg.max_unauth_per_source or self._unauth_total >= cfg.max_unauth:
+            which = "from this address" if self._unauth[source] >= cfg.max_unauth_per_source else "in all"
+            self.throttled_log.warning("unauth-cap:" + source, "connection from %s refused: too many links "
+                                       "that have not logged in yet %s", source, which)
+            return False
+        self._unauth[source] += 1
+        self._unauth_total += 1
+        return True
+
+    def unauth_done(self, source: str) -> None:
+        if not self.auth_required:
+            return
+        self._unauth[source] -= 1
+        self._unauth_total -= 1
+        if self._unauth[source] <= 0:
+            del self._unauth[source]
+
     def spawn(self, coro) -> asyncio.Task:
         t = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(t)
@@ -264,11 +394,12 @@ class CenterServer:
 
     # ------------------------------------------------------------ routing
     def mappings_changed(self, link: ServerLink, entries: tuple[F.MappingEntry, ...],
-                         ports: dict[str, int] | None = None) -> None:
+                         ports: dict[str, int] | None = None,
+                         options: dict[str, frozenset[str]] | None = None) -> None:
         """A link announced its mappings: route them, open their ports, tell the clients concerned."""
         ports = {n: p for n, p in (ports or {}).items() if any(e.name == n and e.mode in ("tcp", "proxy")
                                                                for e in entries)}
-        changed = self.router.update(link, entries, ports)
+        changed = self.router.update(link, entries, ports, options)
         for r in self.router.routes_of(link):
             if not self.router.holds(r):
                 log.warning("client %s: %s mapping %r for %s refused: served by another client (%s); "

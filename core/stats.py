@@ -9,13 +9,18 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 log = logging.getLogger("wmproxy.stats")
 
+MAX_NAMES = 4096  # per-name totals kept for closed channels; the rest add up under OTHER_NAMES
+OTHER_NAMES = "(other)"
+
 # channel states
 OPENING, OPEN, CLOSED = "opening", "open", "closed"
+CLOSED_KEPT = 500  # closed channels kept for viewers (the GUI's Closed tab)
 # link states
 STOPPED, CONNECTING, CONNECTED, ERROR = "stopped", "connecting", "connected", "error"
 
@@ -36,6 +41,7 @@ class ChannelRecord:
     state: str = OPENING
     reason: str = ""
     key: int = 0  # unique in this Stats, stable across snapshots
+    ended: float = 0.0  # time.time() it closed (0 while open)
 
 
 @dataclass(slots=True, eq=False)
@@ -54,6 +60,7 @@ class LinkRecord:
     error: str = ""
     up: int = 0
     down: int = 0
+    note: str = ""  # what the user should know about this link ("legacy server: no heartbeat")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,7 @@ class Stats:
         self._closed_down = 0
         self._closed_per_name: dict[str, list[int]] = {}
         self._keys = itertools.count(1)
+        self.recent_closed: deque[ChannelRecord] = deque(maxlen=CLOSED_KEPT)  # newest last, for viewers
         self._listeners: list[Callable[[str, Any], None]] = []
 
     # ---- events
@@ -106,10 +114,15 @@ class Stats:
             return
         rec.state = CLOSED
         rec.reason = reason
+        rec.ended = time.time()
+        self.recent_closed.append(rec)
         self.channels.pop(rec.key, None)
         self._closed_up += rec.up
         self._closed_down += rec.down
-        acc = self._closed_per_name.setdefault(rec.name, [0, 0])
+        name = rec.name
+        if name not in self._closed_per_name and len(self._closed_per_name) >= MAX_NAMES:
+            name = OTHER_NAMES  # bounded: names come from peers' announcements
+        acc = self._closed_per_name.setdefault(name, [0, 0])
         acc[0] += rec.up
         acc[1] += rec.down
         self._emit("channel_close", rec)

@@ -34,7 +34,28 @@ class ByteStream(Protocol):
 
     def close(self, reason: str = "") -> None: ...
 
+    def abort(self, reason: str = "reset") -> None:
+        """Close with a reset (the other side of a relay failed)."""
+
     async def wait_closed(self) -> None: ...
+
+
+def reset_transport(transport: asyncio.BaseTransport) -> None:
+    """Close with a TCP reset (RST), not a FIN: the peer must see a failure, never a clean end.
+
+    ``transport.abort()`` alone only drops asyncio's buffer; the kernel would still end the
+    stream with a FIN after what it has queued. SO_LINGER with a zero timeout makes it a reset.
+    """
+    import socket
+    import struct
+
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (OSError, ValueError):
+            pass
+    transport.abort()
 
 
 def format_addr(addr: object) -> str:
@@ -64,10 +85,7 @@ class TcpStream:
         if self._pushback:
             data, self._pushback = self._pushback[:max_bytes], self._pushback[max_bytes:]
             return data
-        try:
-            return await self.reader.read(max_bytes)
-        except (ConnectionError, OSError):
-            return b""
+        return await self.reader.read(max_bytes)  # a reset raises: it must not pass for an end
 
     def unread(self, data: bytes) -> None:
         self._pushback = bytes(data) + self._pushback
@@ -92,6 +110,9 @@ class TcpStream:
     def close(self, reason: str = "") -> None:
         self.writer.close()
 
+    def abort(self, reason: str = "reset") -> None:
+        reset_transport(self.writer.transport)
+
     async def wait_closed(self) -> None:
         try:
             await self.writer.wait_closed()
@@ -110,11 +131,17 @@ async def _pump(src: ByteStream, dst: ByteStream) -> None:
 
 
 async def relay(a: ByteStream, b: ByteStream) -> None:
-    """Copy both ways until both directions reach EOF (or either side fails), then close both."""
+    """Copy both ways until both directions reach EOF, then close both; when either side fails
+    (a reset, an error), abort both, so the failure reaches the other end as a reset."""
+    ok = False
     try:
         await asyncio.gather(_pump(a, b), _pump(b, a))
+        ok = True
     except (ConnectionError, OSError):
         pass
     finally:
-        a.close()
-        b.close()
+        for s in (a, b):
+            if ok:
+                s.close()
+            else:
+                s.abort()

@@ -179,7 +179,15 @@ def fingerprint(der: bytes) -> str:
 
 
 def format_fingerprint(fp: str) -> str:
-    """``ab12...`` -> ``AB:12:...`` for display next to what other tools print."""
+    """The one way a fingerprint is shown to people: ``AB:12:...`` (as ``openssl x509 -fingerprint``).
+
+    Used by the server's output, the trust dialog, the Certificates page and known_hosts, so
+    the comparison TOFU depends on is between identical strings. Any accepted spelling goes in.
+    """
+    try:
+        fp = check_fingerprint(fp)
+    except ConfigError:
+        pass  # not a fingerprint: shown as it is, grouped
     return ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).upper()
 
 
@@ -419,15 +427,32 @@ class KnownHosts:
                     log.warning("ignoring a malformed line in %s", self.path)
         return out
 
+    def dated_entries(self) -> dict[str, tuple[str, str]]:
+        """host:port -> (fingerprint, the date it was trusted as YYYY-MM-DD, or "" if not recorded)."""
+        out: dict[str, tuple[str, str]] = {}
+        for line in self._lines():
+            parts = line.split()
+            if len(parts) >= 2 and not parts[0].startswith("#"):
+                try:
+                    fp = normalize_fingerprint(parts[1])
+                except TlsError:
+                    continue
+                out[_host_port_key(parts[0])] = (fp, parts[2] if len(parts) > 2 else "")
+        return out
+
     def get(self, host_port: str) -> str | None:
         return self.entries().get(_host_port_key(host_port))
 
     def set(self, host_port: str, fp: str) -> None:
-        """Record (or replace) the fingerprint trusted for ``host_port``."""
+        """Record (or replace) the fingerprint trusted for ``host_port``, with today's date.
+
+        Written in the display format (``format_fingerprint``) so a person reading the file
+        compares the same string the server printed."""
         key, fp = _host_port_key(host_port), normalize_fingerprint(fp)
+        day = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
         with self._lock:
             lines = [ln for ln in self._lines() if not self._is_entry_for(ln, key)]
-            lines.append(f"{key} {fp}")
+            lines.append(f"{key} {format_fingerprint(fp)} {day}")
             self._write(lines)
 
     def remove(self, host_port: str) -> bool:
@@ -483,7 +508,8 @@ def verify_server(tls: ClientTls, host_port: str, der_cert: bytes | None,
     if tls.fingerprint:
         pinned = normalize_fingerprint(tls.fingerprint)
         if fp != pinned:
-            raise TlsError(f"server certificate fingerprint {fp} does not match the pinned {pinned}")
+            raise TlsError(f"server certificate fingerprint {format_fingerprint(fp)} does not match "
+                           f"the pinned {format_fingerprint(pinned)}")
         return fp
     if tls.ca_file:
         return fp
@@ -496,12 +522,26 @@ def verify_server(tls: ClientTls, host_port: str, der_cert: bytes | None,
         if not accept_new:
             raise UnknownServerError(host_port, fp, path)
         store.set(host_port, fp)
-        log.info("trusting %s on first use: sha256 %s (recorded in %s)", host_port, fp, path)
+        log.info("trusting %s on first use: SHA-256 %s (recorded in %s)", host_port, format_fingerprint(fp), path)
         return fp
     if known != fp:
-        raise TlsError(f"the certificate of {host_port} changed from {known} to {fp}; "
-                       f"if this is expected remove the line from {path}")
+        raise CertificateChangedError(host_port, known, fp, path)
     return fp
+
+
+class CertificateChangedError(TlsError):
+    """TOFU: the server shows another certificate than the one trusted before.
+
+    Carries both fingerprints so a GUI can show them side by side and offer to trust the new
+    one (``KnownHosts(known_hosts).set(host_port, new)``) without parsing the message."""
+
+    def __init__(self, host_port: str, old: str = "", new: str = "", known_hosts: Path | None = None) -> None:
+        self.host_port, self.old, self.new, self.known_hosts = host_port, old, new, known_hosts
+        if not old:  # re-raised from its message alone (CenterClient.wait_connected does that)
+            super().__init__(host_port)
+            return
+        super().__init__(f"the certificate of {host_port} changed from {format_fingerprint(old)} to "
+                         f"{format_fingerprint(new)}; if this is expected remove the line from {known_hosts}")
 
 
 def peer_der(transport_or_ssl: object) -> bytes | None:

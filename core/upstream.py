@@ -327,7 +327,8 @@ def upstream_from_dict(data: dict[str, Any], source: str | None = None, role: st
     else:
         cfg.server, names = _server(proxy, r)
     resolve_paths(cfg, Path(base_dir) if base_dir is not None else None)
-    validate_config(cfg, source=source, rename=_renamer(names))
+    cfg.rename = _renamer(names)
+    validate_config(cfg, source=source, rename=cfg.rename)
     return cfg
 
 

@@ -137,10 +137,13 @@ def mapping_frames(draw: st.DrawFn) -> Mapping:
     """Mapping frames; the ports block (an extension) only travels when its flag bit is set."""
     flag = draw(flags)
     ports = ()
+    options = ()
     if flag & PORTS_FLAG:
         ports = tuple(draw(st.lists(st.tuples(short_text, st.integers(0, 0xFFFF)), max_size=4)))
+    if flag & Flag.OPTS:
+        options = tuple(draw(st.lists(st.tuples(short_text, short_text), max_size=4)))
     return Mapping(mappings=tuple(draw(st.lists(mapping_entries, max_size=4))), ports=ports,
-                   sock_map=draw(sock_maps), flag=flag, server_id=draw(server_ids))
+                   sock_map=draw(sock_maps), flag=flag, server_id=draw(server_ids), options=options)
 
 
 ping_frames = st.builds(Ping, nonce=st.integers(0, 2**64 - 1), flag=flags, sock_map=sock_maps, server_id=server_ids)

@@ -232,6 +232,9 @@ class LegacyChannel:
             self.link.send(Close(sock_map=self.sock_map))  # upstream's Close carries no reason
         self.link.channels.pop(self.sock_map, None)
 
+    def abort(self, reason: str = "reset") -> None:
+        self.close(reason)  # upstream has no reset: a Close is all it can say
+
     async def wait_closed(self) -> None:
         await self._done.wait()
 

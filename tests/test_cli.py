@@ -165,12 +165,21 @@ def test_write_default_server_config(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert s.tls and s.username == "wmproxy" and s.password and len(s.password) >= 24
     assert Path(s.cert_file or "") == tmp_path / "data" / "tls" / "server.crt"
     fp = tls.cert_file_info(tmp_path / "data" / "tls" / "server.crt").fingerprint
-    assert f"password:    {s.password}" in summary and f"sha256 {fp}" in summary and "0.0.0.0:8091" in summary
+    assert f"password:    {s.password}" in summary and f"SHA-256 {tls.format_fingerprint(fp)}" in summary and "0.0.0.0:8091" in summary
     if os.name == "posix":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE((tmp_path / "data" / "tls" / "server.key").stat().st_mode) == 0o600
     loaded = load_config(path)
     assert loaded.server == s  # what was printed is what was saved
+    # the tray app's way in: a wmproxy:// link with the pinned fingerprint and no password
+    from wmproxy_gui.profiles import ProfileStore, tls_mode
+
+    links = [ln.strip() for ln in summary.splitlines() if ln.strip().startswith("wmproxy://")]
+    assert links and all(s.password not in ln for ln in links)
+    prof = ProfileStore(tmp_path / "p.toml").parse_link(links[0])
+    assert prof.client.username == "wmproxy" and prof.client.server.endswith(":8091")
+    assert tls_mode(prof.client.tls) == "pin" and tls.normalize_fingerprint(prof.client.tls.fingerprint or "") == fp
+    assert s.password[0].isalnum() and s.password.isalnum()
     with pytest.raises(ConfigError, match="already exists"):
         headless.write_default_server_config(path, tmp_path / "data")
     other, _ = headless.write_default_server_config(tmp_path / "second.toml", tmp_path / "data")
@@ -249,7 +258,7 @@ map_tcp_bind = "127.0.0.1:0"
     try:
         center_port = int(srv.wait_line(r"center listening on 127\.0\.0\.1:(\d+) \(tls\)$").group(1))
         tcp_port = int(srv.wait_line(r"tcp mapping listening on 127\.0\.0\.1:(\d+)$").group(1))
-        fp = srv.wait_line(r"center certificate sha256 ([0-9a-f]{64})$").group(1)
+        fp = srv.wait_line(r"center certificate SHA-256 ([0-9A-F]{2}(?::[0-9A-F]{2}){31})$").group(1)
         assert center_port != 0 and tcp_port != 0
 
         client_cfg = write(tmp_path / "client.toml", f"""
@@ -265,11 +274,11 @@ mode = "tcp"
 local_addr = "{echo_server[0]}:{echo_server[1]}"
 """)
         cli_proc = Proc(["--headless-client", "-c", str(client_cfg)], env)
-        cli_proc.wait_line(rf"connected to 127\.0\.0\.1:{center_port} \(certificate sha256 {fp}\)$")
+        cli_proc.wait_line(rf"connected to 127\.0\.0\.1:{center_port} \(certificate SHA-256 {fp}\)$")
 
         # TOFU recorded the server in the per-user known_hosts (XDG_DATA_HOME)
         known = (tmp_path / "xdg-data" / "wmproxy-gui" / "known_hosts").read_text()
-        assert f"127.0.0.1:{center_port} {fp}" in known.splitlines()
+        assert any(ln.startswith(f"127.0.0.1:{center_port} {fp} ") for ln in known.splitlines()), known
 
         for i in range(ROUND_TRIPS):
             payload = os.urandom(1000 + i * 40000)
@@ -303,7 +312,7 @@ def test_client_refuses_changed_server_certificate(tmp_path: Path) -> None:
     cli_proc = None
     try:
         port = int(srv.wait_line(r"center listening on 127\.0\.0\.1:(\d+) \(tls\)$").group(1))
-        real = srv.wait_line(r"center certificate sha256 ([0-9a-f]{64})$").group(1)
+        real = srv.wait_line(r"center certificate SHA-256 ([0-9A-F]{2}(?::[0-9A-F]{2}){31})$").group(1)
         known = tmp_path / "kh"
         known.write_text(f"127.0.0.1:{port} {'ab' * 32}\n")
         client_cfg = write(tmp_path / "client.toml", f'[client]\nserver = "127.0.0.1:{port}"\nusername = "u"\n'
@@ -311,7 +320,7 @@ def test_client_refuses_changed_server_certificate(tmp_path: Path) -> None:
                                                      f'known_hosts = "{known}"\n')
         cli_proc = Proc(["--headless-client", "-c", str(client_cfg)], env)
         line = cli_proc.wait_line(r"link error: .*").group(0)
-        assert line == (f"link error: the certificate of 127.0.0.1:{port} changed from {'ab' * 32} to {real}; "
+        assert line == (f"link error: the certificate of 127.0.0.1:{port} changed from {'AB:' * 31}AB to {real}; "
                         f"if this is expected remove the line from {known}")
         assert cli_proc.stop() == 0
         assert not any(ln.startswith("wmproxy-gui: connected") for ln in cli_proc.lines)
@@ -346,12 +355,12 @@ def test_first_run_writes_default_config_that_works(tmp_path: Path) -> None:
     try:
         srv.wait_line(rf"wrote a new server config to {re.escape(str(config_path))}$")
         password = srv.wait_line(r"^  password: +(\S+)$").group(1)
-        fp = srv.wait_line(r"^  certificate: sha256 ([0-9a-f]{64})$").group(1)
+        fp = srv.wait_line(r"^  certificate: SHA-256 ([0-9A-F]{2}(?::[0-9A-F]{2}){31})$").group(1)
         srv.wait_line(rf"center listening on 127\.0\.0\.1:{base} \(tls\)$")
         srv.wait_line(rf"http mapping listening on 127\.0\.0\.1:{base + 1}$")
         srv.wait_line(rf"tcp mapping listening on 127\.0\.0\.1:{base + 2}$")
         srv.wait_line(rf"https mapping listening on 127\.0\.0\.1:{base + 3} \(tls\)$")
-        assert srv.wait_line(r"center certificate sha256 (\S+)$").group(1) == fp
+        assert srv.wait_line(r"center certificate SHA-256 (\S+)$").group(1) == fp
 
         saved = load_config(config_path).server
         assert saved is not None and saved.password == password and saved.username == "wmproxy"
@@ -371,7 +380,7 @@ def test_first_run_writes_default_config_that_works(tmp_path: Path) -> None:
         # second run: the same config and certificate, no new password printed
         again = Proc(["--headless-server"], env)
         try:
-            again.wait_line(rf"center certificate sha256 {fp}$")
+            again.wait_line(rf"center certificate SHA-256 {fp}$")
             assert again.stop() == 0
         finally:
             again.kill()
@@ -411,3 +420,31 @@ def test_gui_without_the_gui_extra_says_how_to_install_it(tmp_path: Path) -> Non
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'wmproxy-gui[gui]'" in lines[0], p.stderr
+
+
+# ---------------------------------------------------------------- errors users can act on
+
+def test_check_names_a_missing_certificate_file_and_its_key(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    cfg = write(tmp_path / "s.toml", '[server]\nbind = "127.0.0.1:0"\nusername = "u"\npassword = "p"\n'
+                                     'tls = true\ncert_file = "missing.crt"\nkey_file = "missing.key"\n')
+    for args in (["--check"], []):
+        r = run_cli(["--headless-server", *args, "-c", str(cfg)], env)
+        assert r.returncode == 2
+        assert one_error_line(r.stderr) == (f"wmproxy-gui: error: {cfg}: server.cert_file: file not found: "
+                                            f"{tmp_path / 'missing.crt'}")
+    up = write(tmp_path / "up.toml", '[proxy]\nmode = "server"\nbind_addr = "127.0.0.1:0"\nusername = "u"\n'
+                                     'password = "p"\ntc = true\ncert = "c.pem"\nkey = "k.pem"\n')
+    r = run_cli(["--headless-server", "--check", "-c", str(up)], env)
+    assert r.returncode == 2 and f"{up}: proxy.cert: file not found: {tmp_path / 'c.pem'}" in r.stderr
+
+
+def test_an_empty_config_is_refused(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    empty = write(tmp_path / "empty.toml", "# nothing here yet\n")
+    for args in (["--check", "-c", str(empty)], ["--headless-server", "-c", str(empty)],
+                 ["--headless-client", "--check", "-c", str(empty)]):
+        r = run_cli(args, env)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert one_error_line(r.stderr) == f"wmproxy-gui: error: {empty}: empty: no [server] or [client] table " \
+                                           "(nothing to run)"

@@ -81,8 +81,8 @@ def test_local_service_down_reports_close_reason() -> None:
                 host, port = srv.addresses["http"]
                 closed = []
                 srv.stats.subscribe(lambda ev, rec: closed.append(rec.reason) if ev == "channel_close" else None)
-                code, out, err = await curl("-H", "Host: app.test", f"http://{host}:{port}/")
-                assert code != 0 or out == ""
+                code, out, err = await curl("-H", "Host: app.test", "-w", "%{http_code}", f"http://{host}:{port}/")
+                assert code == 0 and out == "the mapping's local service is not reachable\n502", (out, err)
                 await until(lambda: closed, "channel closed")
                 assert any("cannot connect to" in r for r in closed), closed
             finally:

@@ -58,7 +58,8 @@ def test_proxy_mapping_client_serves_proxy_into_its_network() -> None:
         with HttpTarget() as target:
             srv, cli = await pair(ServerConfig(bind="127.0.0.1:0", username="u", password="p",
                                                map_proxy_bind="127.0.0.1:0"),
-                                  [MappingConfig(name="lan", mode="proxy")])
+                                  # the test's "network" is loopback, which a proxy mapping must name
+                                  [MappingConfig(name="lan", mode="proxy", allow_targets=["127.0.0.1", "[::1]"])])
             try:
                 await until(lambda: srv.router.for_mode("proxy"), "mapping")
                 host, port = srv.addresses["proxy"]

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import threading
 from dataclasses import dataclass
+import re
 from pathlib import Path
 
 import pytest
@@ -239,7 +240,8 @@ def test_pin_accepts_matching_and_refuses_other(pki: dict[str, Path]) -> None:
     out = tls_exchange(sctx, tls.client_context(bad), "localhost")
     with pytest.raises(TlsError) as err:
         tls.verify_server(bad, "127.0.0.1:1", out.server_der)
-    assert str(err.value) == f"server certificate fingerprint {real_fp} does not match the pinned {other_fp}"
+    f = tls.format_fingerprint
+    assert str(err.value) == f"server certificate fingerprint {f(real_fp)} does not match the pinned {f(other_fp)}"
 
 
 def test_tofu_records_then_refuses_changed_cert(pki: dict[str, Path], tmp_path: Path) -> None:
@@ -251,20 +253,25 @@ def test_tofu_records_then_refuses_changed_cert(pki: dict[str, Path], tmp_path: 
     out = tls_exchange(first, tls.client_context(cfg), "localhost")
     assert out.reply == b"pong"
     assert tls.verify_server(cfg, "127.0.0.1:8091", out.server_der) == fp1
-    assert known.read_text() == f"127.0.0.1:8091 {fp1}\n"
+    # written as people see it elsewhere (server output, trust dialog), with the date it was trusted
+    recorded = known.read_text()
+    assert re.fullmatch(rf"127\.0\.0\.1:8091 {tls.format_fingerprint(fp1)} \d{{4}}-\d\d-\d\d\n", recorded)
+    assert tls.KnownHosts(known).dated_entries()["127.0.0.1:8091"] == (fp1, recorded.split()[2])
 
     # same cert again: accepted, file unchanged
     out = tls_exchange(first, tls.client_context(cfg), "localhost")
     assert tls.verify_server(cfg, "127.0.0.1:8091", out.server_der) == fp1
-    assert known.read_text() == f"127.0.0.1:8091 {fp1}\n"
+    assert known.read_text() == recorded
 
     # the server's cert changes: refused with ssh-like advice
     changed = tls.server_context(pki["other_cert"], pki["other_key"])
     fp2 = tls.cert_file_info(pki["other_cert"]).fingerprint
     out = tls_exchange(changed, tls.client_context(cfg), "localhost")
-    with pytest.raises(TlsError) as err:
+    with pytest.raises(tls.CertificateChangedError) as err:
         tls.verify_server(cfg, "127.0.0.1:8091", out.server_der)
-    assert str(err.value) == (f"the certificate of 127.0.0.1:8091 changed from {fp1} to {fp2}; "
+    assert (err.value.old, err.value.new) == (fp1, fp2)
+    f = tls.format_fingerprint
+    assert str(err.value) == (f"the certificate of 127.0.0.1:8091 changed from {f(fp1)} to {f(fp2)}; "
                               f"if this is expected remove the line from {known}")
     assert "\n" not in str(err.value)
     # another port of the same host is a different server

@@ -213,6 +213,7 @@ class Application(QObject):
         """Show the tray (if the desktop has one) and the window (unless minimized into a tray)."""
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()
+            log.info("tray icon shown")
         else:
             log.warning("no system tray on this desktop: closing the window will quit")
         if not self.minimized or not self.tray.isVisible():
@@ -281,6 +282,61 @@ class Application(QObject):
         return 0
 
 
+def apply_color_scheme(qapp: QApplication) -> None:
+    """Follow the OS's light/dark choice: styles that keep a light palette in dark mode (the old
+    Windows style) give way to Fusion, which draws with the palette Qt derives from the OS."""
+    from PySide6.QtCore import Qt as _Qt
+
+    hints = qapp.styleHints()
+    dark = hints.colorScheme() == _Qt.ColorScheme.Dark
+    if dark and qapp.style().name().lower() in ("windowsvista", "windows"):
+        qapp.setStyle("Fusion")
+    log.info("colour scheme: %s", "dark" if dark else "light")
+
+
+def finish_without_qt(qapp: QApplication, loop: asyncio.AbstractEventLoop, application: Application,
+                      task: asyncio.Future) -> int:
+    """Run ``application``'s quit path after Qt's exec() returned: pump Qt events by hand, with the
+    qasync loop marked running, until the shutdown is done (or SHUTDOWN_TIMEOUT passed)."""
+    import time as _time
+
+    from PySide6.QtCore import QEventLoop
+
+    application.request_quit()
+    deadline = _time.monotonic() + SHUTDOWN_TIMEOUT + 2
+    asyncio.events._set_running_loop(loop)
+    try:
+        while not task.done() and _time.monotonic() < deadline:
+            qapp.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            _time.sleep(0.005)
+    finally:
+        asyncio.events._set_running_loop(None)
+    if not task.done():
+        log.warning("shutdown without a display did not finish within %.0f s", SHUTDOWN_TIMEOUT)
+        return 1
+    if task.exception() is not None:
+        log.error("shutdown without a display failed", exc_info=task.exception())
+        return 1
+    log.info("tunnels closed after the display went away")
+    return 0
+
+
+def no_display_problem() -> str | None:
+    """Why the tray app cannot start here (no display at all), or None.
+
+    Checked before Qt loads its platform plugin, which would abort with a misleading message
+    about missing xcb libraries instead."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith(("xcb", "wayland")):
+        return None  # offscreen, vnc, eglfs...: the user chose a platform that needs no display
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display: the tray app needs a desktop session (DISPLAY or WAYLAND_DISPLAY is not set); "
+            "on a server run wmproxy-gui --headless-server, or wmproxy-gui --headless-client -c FILE")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=APP_NAME, description="Tray app for wmproxy-compatible tunnels.")
     p.add_argument("--minimized", action="store_true", help="start in the tray, without opening the window")
@@ -296,6 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``argv`` without the program name (as wmproxy_gui.cli passes it); None = ``sys.argv[1:]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    problem = no_display_problem() if QApplication.instance() is None else None
+    if problem:
+        print(f"{APP_NAME}: error: {problem}", file=sys.stderr, flush=True)
+        return 2
     QApplication.setApplicationName(APP_NAME)
     QApplication.setOrganizationName(APP_NAME)
     QApplication.setApplicationVersion(core.__version__)
@@ -332,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .settings import SettingsStore
 
     qapp.setWindowIcon(icons.app_icon())
+    apply_color_scheme(qapp)
     sink = setup_logging(level=getattr(logging, args.log_level))
     log.info("wmproxy-gui %s starting (pid %d)", core.__version__, os.getpid())
     log.debug("options: %s", vars(args))
@@ -357,7 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                               log_sink=sink, minimized=args.minimized, running_language=settings.language,
                               warnings=settings_store.warnings, smoke_test=args.smoke_test)
     instance.message_received.connect(application.handle_message)
-    qapp.aboutToQuit.connect(application.request_quit)  # session logout
+    # Qt's own loop ending (session logout, the X server gone) is handled after it ended, below:
+    # a coroutine woken from aboutToQuit would run outside any running loop
+    qapp.aboutToQuit.connect(lambda: log.info("Qt is quitting (session end, or the display went away)"))
     stopping.update(app=application, loop=loop)
     if stopping["requested"]:
         application.request_quit()
@@ -366,7 +429,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     heartbeat.timeout.connect(lambda: None)
     try:
         with loop:
-            rc = loop.run_until_complete(application.run())
+            task = asyncio.ensure_future(application.run(), loop=loop)
+            try:
+                rc = loop.run_until_complete(task)
+            except RuntimeError:
+                if task.done():
+                    raise
+                # Qt's event loop ended under us (the display went away, or the session ended):
+                # the tunnels still need their clean shutdown, driven by hand
+                log.warning("the desktop session or display went away: closing the tunnels")
+                rc = finish_without_qt(qapp, loop, application, task)
     finally:
         heartbeat.stop()
         instance.release()

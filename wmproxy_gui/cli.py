@@ -153,8 +153,9 @@ def _stats(args: argparse.Namespace) -> int:
 def _check(cfg, role: str | None) -> int:
     """Beyond syntax: the sections a role needs, passwords present, TLS files loadable."""
     from core import tls
-    from core.config import missing_secrets
+    from core.config import check_files, missing_secrets
 
+    check_files(cfg)
     if role is not None and getattr(cfg, role) is None:
         raise ConfigError(f"no [{role}] table: this file has no {role} settings", file=cfg.source, key=role)
     sections = [role] if role else [s for s in ("server", "client") if getattr(cfg, s) is not None]
@@ -178,7 +179,7 @@ def _check(cfg, role: str | None) -> int:
         c = cfg.client
         if c.tls.enabled:
             tls.client_context(c.tls)
-        target = "direct" if c.direct else f"to {c.server}{' (tls)' if c.tls.enabled else ''}"
+        target = "direct" if c.direct else f"to {', '.join(c.servers)}{' (tls)' if c.tls.enabled else ''}"
         parts.append(f"client {target}, {len(c.mappings)} mapping(s), {len(c.proxies)} proxy listener(s)")
     say(f"{cfg.source}: ok" + (f" ({'; '.join(parts)})" if parts else " (empty)"))
     return 0

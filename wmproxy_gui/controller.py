@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core import diagnose
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig
 from core.errors import AuthError, TlsError, WmproxyError
@@ -36,6 +37,7 @@ log = logging.getLogger("wmproxy_gui.controller")
 
 SERVER_ID = "@server"  # profile_id used in error() for the GUI-run server
 STOP_TIMEOUT = 10.0
+PROBE_AFTER = 4.0  # seconds an attempt may wait before the port is asked whether it speaks TLS
 # Retrying these cannot succeed until the user changes something: stop and say why.
 FINAL_ERRORS = (AuthError, TlsError)
 
@@ -141,6 +143,28 @@ class _Tunnel:
     unhook: Callable[[], None] = lambda: None
     tasks: set[asyncio.Task] = field(default_factory=set)
     reconfiguring: bool = False  # a user-applied change may reconnect: that is not a "loss"
+    tls: bool = False
+    connecting_since: float = 0.0  # time.monotonic() the current attempt began (0: not connecting)
+    probed: bool = False  # this attempt's "is it TLS at all?" probe ran
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What the window and the tray show of one center link of a profile.
+
+    A profile has one link today; the views iterate over ``TunnelController.links(pid)``
+    so several links per profile (one per listed server) need no new layout."""
+
+    server: str
+    state: str
+    error: str = ""
+    next_attempt_at: float | None = None  # time.time() of the next connect attempt while waiting
+
+    def retry_in(self, now: float | None = None) -> int | None:
+        """Whole seconds left until the next attempt (0 in its last second), None when none is scheduled."""
+        if self.next_attempt_at is None:
+            return None
+        return max(0, int(self.next_attempt_at - (time.time() if now is None else now)))
 
 
 class TunnelController(QObject):
@@ -152,6 +176,7 @@ class TunnelController(QObject):
     notify = Signal(str, str)  # title, message: for desktop notifications (already rate-limited)
     rates_changed = Signal(float, float)  # bytes/s up, down over all tunnels, once a second
     inspector_changed = Signal(str)  # the inspector API's URL ("" when it is not served)
+    tick = Signal()  # once a second, after rates_changed: countdowns and mapping states refresh on it
 
     def __init__(self, store: Any, stats: Stats | None = None, parent: QObject | None = None,
                  *, alert_interval: float = 30.0) -> None:
@@ -162,6 +187,7 @@ class TunnelController(QObject):
         self._tunnels: dict[str, _Tunnel] = {}
         self._states: dict[str, str] = {}
         self._errors: dict[str, str] = {}
+        self._diagnoses: dict[str, diagnose.Diagnosis] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._server: CenterServer | None = None
         self._server_state = STOPPED
@@ -187,6 +213,42 @@ class TunnelController(QObject):
 
     def last_error(self, profile_id: str) -> str:
         return self._errors.get(profile_id, "")
+
+    def diagnosis(self, profile_id: str) -> diagnose.Diagnosis | None:
+        """The kind of the current error (cert_changed, auth, refused...), None when there is none."""
+        return self._diagnoses.get(profile_id) if profile_id in self._errors else None
+
+    def links(self, profile_id: str) -> list[LinkView]:
+        """The profile's center links as the views show them (empty when it is not running)."""
+        t = self._tunnels.get(profile_id)
+        if t is None:
+            return []
+        return [LinkView(t.server, self.state(profile_id), self._errors.get(profile_id, ""),
+                         t.client.next_attempt_at)]
+
+    def waiting(self) -> list[str]:
+        """Profiles waiting for their next connect attempt (what "Reconnect now" would hurry)."""
+        return [pid for pid in self._tunnels if any(l.next_attempt_at is not None for l in self.links(pid))]
+
+    def reconnect_now(self, profile_id: str | None = None) -> int:
+        """Skip the wait before the next attempt (of one profile, or of all); how many were hurried."""
+        ids = [profile_id] if profile_id else self.waiting()
+        n = 0
+        for pid in ids:
+            t = self._tunnels.get(pid)
+            if t is not None and t.client.next_attempt_at is not None:
+                t.client.reconnect_now()
+                n += 1
+        return n
+
+    def mapping_status(self, profile_id: str) -> dict[str, Any]:
+        """The server's verdict per mapping name (core.frames.MappingState); {} when unknown."""
+        t = self._tunnels.get(profile_id)
+        return dict(t.client.mapping_status) if t is not None and self.state(profile_id) == CONNECTED else {}
+
+    def close_channel(self, key: int) -> bool:
+        """Close a live connection (ChannelRecord.key) of any running tunnel."""
+        return any(t.client.close_channel(key) for t in list(self._tunnels.values()))
 
     def is_active(self, profile_id: str) -> bool:
         """Running or about to run (what a toggle would stop)."""
@@ -227,6 +289,7 @@ class TunnelController(QObject):
         if self.is_active(profile_id):
             self.spawn(self.disconnect_profile(profile_id))
         else:
+            self._errors.pop(profile_id, None)
             self._set_state(profile_id, CONNECTING)  # so a quick second toggle means "stop"
             self.spawn(self.connect_profile(profile_id))
 
@@ -248,7 +311,7 @@ class TunnelController(QObject):
             self._errors.pop(profile_id, None)
             self._set_state(profile_id, CONNECTING)
             cli = CenterClient(cfg, stats=self.stats, capture=self.capture)
-            tunnel = _Tunnel(cli, profile.name, cfg.server)
+            tunnel = _Tunnel(cli, profile.name, cfg.server, tls=cfg.tls.enabled)
 
             def on_state(state: str, err: str) -> None:
                 self._on_client_state(profile_id, tunnel, state, err)
@@ -263,8 +326,10 @@ class TunnelController(QObject):
                 self._tunnels.pop(profile_id, None)
                 tunnel.unhook()
                 await self._stop_client(cli)
-                msg = str(e) if isinstance(e, WmproxyError) else f"{type(e).__name__}: {e.strerror or e}"
-                return self._fail(profile_id, msg)
+                from .diagnosis import error_text
+
+                log.warning("profile %r did not start: %s", profile.name, e)
+                return self._fail(profile_id, error_text(e))
             self._on_client_state(profile_id, tunnel, cli.state, cli.last_error)
             return True
 
@@ -279,6 +344,7 @@ class TunnelController(QObject):
                     t.cancel()
                 await self._stop_client(tunnel.client)
             self._errors.pop(profile_id, None)
+            self._diagnoses.pop(profile_id, None)
             self._set_state(profile_id, STOPPED)
             return True
 
@@ -296,14 +362,32 @@ class TunnelController(QObject):
             await tunnel.client.update(cfg)
         except (WmproxyError, OSError) as e:
             tunnel.reconfiguring = False
-            msg = str(e) if isinstance(e, WmproxyError) else f"{type(e).__name__}: {e.strerror or e}"
-            self._report_error(profile.id, msg)
+            from .diagnosis import error_text
+
+            log.warning("profile %r: changes not applied: %s", profile.name, e)
+            self._report_error(profile.id, error_text(e))
             return False
         if tunnel.client.state == CONNECTED:
             tunnel.reconfiguring = False  # applied live, no reconnect
         # else the client restarted: quiet until it is connected again (or fails)
         log.info("applied changes to the running profile %r", profile.name)
         return True
+
+    async def set_mapping_enabled(self, profile_id: str, name: str, enabled: bool) -> bool:
+        """Turn one mapping of a profile on or off: saved, and applied to its running tunnel."""
+        p = self.store.get(profile_id)
+        if p is None:
+            return False
+        maps = [dataclasses.replace(m, enabled=enabled) if m.name == name else m for m in p.client.mappings]
+        p = dataclasses.replace(p, client=dataclasses.replace(p.client, mappings=maps))
+        try:
+            p = self.store.upsert(p)
+        except (WmproxyError, OSError) as e:
+            from .diagnosis import error_text
+
+            self._report_error(profile_id, error_text(e))
+            return False
+        return await self.apply_profile(p)
 
     def _client_config(self, profile: Any) -> ClientConfig:
         """The profile's ClientConfig with secrets from the keyring (only the engine ever sees them).
@@ -330,9 +414,19 @@ class TunnelController(QObject):
             return  # a stale callback from a client being stopped
         if state == STOPPED:
             return  # only disconnect_profile() reports "stopped"
+        tunnel.connecting_since = time.monotonic() if state == CONNECTING else 0.0
+        if state == CONNECTING:
+            tunnel.probed = False
         if state == ERROR and err:
             tunnel.reconfiguring = False
-            self._report_error(profile_id, err)
+            from .diagnosis import describe
+
+            d = diagnose.classify(tunnel.client.last_exception, tunnel.server, tunnel.tls, err)
+            log.info("profile %r: %s", tunnel.name, err)
+            self._diagnoses[profile_id] = d
+            self._report_error(profile_id, describe(d))
+            if d.kind in (diagnose.TIMEOUT, diagnose.CLOSED) and not tunnel.probed:
+                self._probe(profile_id, tunnel)
             if isinstance(tunnel.client.last_exception, FINAL_ERRORS):
                 # a wrong password or a refused certificate: retrying will not help
                 log.warning("profile %r: %s; not retrying", tunnel.name, err)
@@ -341,8 +435,37 @@ class TunnelController(QObject):
         quiet = tunnel.reconfiguring
         if state == CONNECTED:
             self._errors.pop(profile_id, None)
+            self._diagnoses.pop(profile_id, None)
             tunnel.reconfiguring = False
         self._set_state(profile_id, state, alert=not quiet)
+
+    def _probe(self, profile_id: str, tunnel: _Tunnel) -> None:
+        """Ask the server's port whether it speaks TLS at all: a mismatch only shows as a wait or a
+        closed link, and the profile's fix (Encryption on/off) is worth saying."""
+        tunnel.probed = True
+
+        async def run() -> None:
+            from core.config import parse_addr
+
+            from .diagnosis import describe
+
+            try:
+                host, port = parse_addr(tunnel.server)
+            except WmproxyError:
+                return
+            d = await diagnose.check_reachable(host, port, tunnel.tls)
+            if d is None or d.kind not in (diagnose.SERVER_TLS, diagnose.SERVER_PLAIN):
+                return
+            if self._tunnels.get(profile_id) is not tunnel or self.state(profile_id) == CONNECTED:
+                return
+            self._diagnoses[profile_id] = d
+            self._report_error(profile_id, describe(d))
+            if self.state(profile_id) != ERROR:
+                self._set_state(profile_id, ERROR)
+
+        task = self.spawn(run())
+        tunnel.tasks.add(task)
+        task.add_done_callback(tunnel.tasks.discard)
 
     async def _give_up(self, profile_id: str, tunnel: _Tunnel) -> None:
         async with self._lock(profile_id):
@@ -408,7 +531,9 @@ class TunnelController(QObject):
             try:
                 await srv.start()
             except (WmproxyError, OSError) as e:
-                msg = str(e) if isinstance(e, WmproxyError) else f"{type(e).__name__}: {e.strerror or e}"
+                from .diagnosis import error_text
+
+                msg = error_text(e)
                 self._server_error = msg
                 log.warning("server: %s", msg)
                 self._set_server_state(ERROR)
@@ -519,5 +644,9 @@ class TunnelController(QObject):
         snap = self.stats.snapshot()
         up, down = self.rates.update(snap.taken, snap.total_up, snap.total_down)
         self.rates_changed.emit(up, down)
-        for pid in list(self._tunnels):
+        now = time.monotonic()
+        for pid, t in list(self._tunnels.items()):
             self._alert(pid, self.alerts.due(pid, self.state(pid)))
+            if t.connecting_since and not t.probed and now - t.connecting_since > PROBE_AFTER:
+                self._probe(pid, t)  # a TLS handshake with a plain server only ever waits
+        self.tick.emit()

@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout()
         self.status_icon = QLabel()
         self.status_text = QLabel(objectName="status")
+        self.status_text.setWordWrap(True)  # "1 of 2 connected · server on" must not be cut at the edge
         row.addWidget(self.status_icon)
         row.addWidget(self.status_text, 1)
         status_box.addLayout(row)
@@ -198,8 +199,24 @@ class MainWindow(QMainWindow):
         controller.error.connect(self._on_error)
         self._on_rates(0.0, 0.0)
         self._refresh_status()
+        # dark mode follows the OS (Qt's colour scheme); line icons are drawn in the palette's colour
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_color_scheme)
         self.resize(1040, 680)
         self._restore_geometry()
+
+    def _on_color_scheme(self, *_: Any) -> None:
+        for i, key in enumerate(PAGE_ORDER):
+            self.nav.item(i).setIcon(icons.nav_icon(key))
+        self._refresh_status()
+
+    def changeEvent(self, event: Any) -> None:
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.PaletteChange:
+            self._on_color_scheme()
+        super().changeEvent(event)
 
     # ------------------------------------------------------------------ pages
     def _load_page(self, key: str, module: str, cls: str) -> QWidget:

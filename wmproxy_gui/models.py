@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP
@@ -56,16 +57,47 @@ def fmt_age(seconds: float) -> str:
 
 # ------------------------------------------------------------------ live channels
 
-class _Row:
-    """A channel row: the last record copy plus the rate derived from the previous one."""
+RATE_WINDOW = 3.0  # seconds a rate is averaged over
 
-    __slots__ = ("rec", "rate", "up_rate", "down_rate")
+
+class RateWindow:
+    """Bytes/s over the last ``span`` seconds of cumulative (time, up, down) samples.
+
+    Rates from two successive samples alone swing between 0 and twice the truth whenever
+    the 1 s timer and the data's own rhythm drift apart; a few seconds' window does not."""
+
+    __slots__ = ("span", "samples")
+
+    def __init__(self, span: float = RATE_WINDOW) -> None:
+        self.span = span
+        self.samples: deque[tuple[float, int, int]] = deque()
+
+    def add(self, taken: float, up: int, down: int) -> tuple[float, float]:
+        s = self.samples
+        if s and taken <= s[-1][0]:
+            s[-1] = (s[-1][0], up, down)  # no time passed: the newest sample gets the newest totals
+        else:
+            s.append((taken, up, down))
+        while len(s) > 2 and taken - s[1][0] >= self.span:
+            s.popleft()
+        t0, u0, d0 = s[0]
+        dt = taken - t0
+        if dt <= 0:
+            return 0.0, 0.0
+        return max(0.0, (up - u0) / dt), max(0.0, (down - d0) / dt)
+
+
+class _Row:
+    """A channel row: the last record copy plus its rates over the last few seconds."""
+
+    __slots__ = ("rec", "rate", "up_rate", "down_rate", "window")
 
     def __init__(self, rec: ChannelRecord) -> None:
         self.rec = rec
         self.rate = 0.0
         self.up_rate = 0.0
         self.down_rate = 0.0
+        self.window = RateWindow()
 
 
 class _Table(QAbstractTableModel):
@@ -127,7 +159,7 @@ class ChannelTableModel(_Table):
             if col == self.NAME:
                 return f"{rec.name} ({rec.kind})" if rec.kind != "mapping" else rec.name
             if col == self.PEER:
-                return rec.peer
+                return rec.peer if rec.peer != "unknown" else QCoreApplication.translate("models", "unknown")
             if col == self.TARGET:
                 return rec.target or "…"
             if col == self.UP:
@@ -163,7 +195,6 @@ class ChannelTableModel(_Table):
 
     def apply(self, snap: Snapshot) -> None:
         """Bring the rows in line with ``snap``: remove closed, update changed, append new."""
-        dt = snap.taken - self._taken if self._taken else 0.0
         self._taken = snap.taken
         incoming = {c.key: c for c in snap.channels}
 
@@ -186,15 +217,12 @@ class ChannelTableModel(_Table):
         for n, row in enumerate(self._rows):
             new = incoming.pop(row.rec.key)
             old = row.rec
-            if new.up != old.up or new.down != old.down or new.target != old.target or row.rate:
-                du, dd = new.up - old.up, new.down - old.down
-                row.up_rate = du / dt if dt > 0 else 0.0
-                row.down_rate = dd / dt if dt > 0 else 0.0
-                row.rate = row.up_rate + row.down_rate
-                row.rec = new
+            had_rate = row.rate
+            row.up_rate, row.down_rate = row.window.add(snap.taken, new.up, new.down)
+            row.rate = row.up_rate + row.down_rate
+            row.rec = new
+            if new.up != old.up or new.down != old.down or new.target != old.target or had_rate or row.rate:
                 changed.append(n)
-            else:
-                row.rec = new
         for a, b in _runs(changed):
             self.dataChanged.emit(self.index(a, self.TARGET), self.index(b, self.RATE), [_DISPLAY, SORT_ROLE])
         if self._rows:  # ages move for everyone: one signal for the whole column
@@ -208,7 +236,9 @@ class ChannelTableModel(_Table):
             self.beginInsertRows(QModelIndex(), first, first + len(new_rows) - 1)
             for c in new_rows:
                 self._pos[c.key] = len(self._rows)
-                self._rows.append(_Row(c))
+                row = _Row(c)
+                row.window.add(snap.taken, c.up, c.down)
+                self._rows.append(row)
             self.endInsertRows()
         self.last = snap
         self.refreshed.emit(snap)
@@ -237,6 +267,62 @@ class ChannelFilterModel(QSortFilterProxyModel):
         self.setFilterKeyColumn(-1)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setDynamicSortFilter(True)
+
+
+class ClosedTableModel(_Table):
+    """The most recently closed channels (Stats.recent_closed), newest first, with why they closed."""
+
+    NAME, PEER, TARGET, UP, DOWN, DURATION, CLOSED_AT, REASON = range(8)
+    HEADERS = (  # column titles: marked for lupdate, translated when shown
+        QT_TRANSLATE_NOOP("models", "Mapping / proxy"),
+        QT_TRANSLATE_NOOP("models", "Peer"),
+        QT_TRANSLATE_NOOP("models", "Target"),
+        QT_TRANSLATE_NOOP("models", "Up"),
+        QT_TRANSLATE_NOOP("models", "Down"),
+        QT_TRANSLATE_NOOP("models", "Duration"),
+        QT_TRANSLATE_NOOP("models", "Closed"),
+        QT_TRANSLATE_NOOP("models", "Reason"),
+    )
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ChannelRecord] = []
+        self._newest = 0  # key of the newest record shown: nothing changed, nothing to do
+
+    def records(self) -> list[ChannelRecord]:
+        return list(self._rows)
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        rec, col = self._rows[index.row()], index.column()
+        duration = max(0.0, rec.ended - rec.started)
+        if role == _DISPLAY:
+            if col == self.NAME:
+                return f"{rec.name} ({rec.kind})" if rec.kind != "mapping" else rec.name
+            if col == self.PEER:
+                return rec.peer if rec.peer != "unknown" else QCoreApplication.translate("models", "unknown")
+            return (None, None, rec.target or "-", fmt_bytes(rec.up), fmt_bytes(rec.down), fmt_age(duration),
+                    time.strftime("%H:%M:%S", time.localtime(rec.ended)), rec.reason or "-")[col]
+        if role == SORT_ROLE:
+            return (rec.name, rec.peer, rec.target, rec.up, rec.down, duration, rec.ended, rec.reason)[col]
+        if role == KEY_ROLE:
+            return rec.key
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.UP, self.DOWN, self.DURATION):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and col == self.REASON:
+            return rec.reason or None
+        return None
+
+    def apply(self, stats: Stats) -> None:
+        recent = stats.recent_closed
+        newest = recent[-1].key if recent else 0
+        if newest == self._newest and len(recent) == len(self._rows):
+            return
+        self.beginResetModel()
+        self._rows = list(reversed(recent))
+        self._newest = newest
+        self.endResetModel()
 
 
 # ------------------------------------------------------------------ totals and links
@@ -319,7 +405,8 @@ class LinkTableModel(_Table):
             return None
         rec, col = self._rows[index.row()], index.column()
         if role == _DISPLAY:
-            return (rec.peer, rec.username or "-", ", ".join(rec.mappings) or "-", "yes" if rec.tls else "no",
+            tls = QCoreApplication.translate("models", "yes") if rec.tls else QCoreApplication.translate("models", "no")
+            return (rec.peer, rec.username or "-", ", ".join(rec.mappings) or "-", tls,
                     fmt_bytes(rec.up), fmt_bytes(rec.down), fmt_age(self._taken - rec.started))[col]
         if role == SORT_ROLE:
             return (rec.peer, rec.username, len(rec.mappings), rec.tls, rec.up, rec.down, rec.started)[col]
@@ -458,9 +545,73 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
         QT_TRANSLATE_NOOP("models", "Domain"),
         QT_TRANSLATE_NOOP("models", "Remote port"),
         QT_TRANSLATE_NOOP("models", "Header rules"),
+        QT_TRANSLATE_NOOP("models", "Public address"),
+        QT_TRANSLATE_NOOP("models", "Server status"),
     )
 
+    PUBLIC, STATUS = 7, 8  # live columns: where the server publishes it, and whether it could
+
+    def __init__(self, items: Iterable[MappingConfig] = (), parent: QObject | None = None) -> None:
+        super().__init__(items, parent)
+        self.server_host = ""
+        self.connected = False
+        self.status: dict[str, Any] = {}  # name -> core.frames.MappingState (empty: legacy server / unknown)
+
+    def set_live(self, server_host: str, connected: bool, status: dict[str, Any]) -> None:
+        """The running tunnel's view of these mappings; repaints the live columns when it changed."""
+        if (server_host, connected, status) == (self.server_host, self.connected, self.status):
+            return
+        self.server_host, self.connected, self.status = server_host, connected, dict(status)
+        if self._items:
+            self.dataChanged.emit(self.index(0, self.PUBLIC), self.index(len(self._items) - 1, self.STATUS))
+
+    def public_address(self, m: MappingConfig) -> str:
+        """URL for http/https, host:port otherwise; "" while it is not known (not connected, refused)."""
+        st = self.status.get(m.name)
+        if not self.connected or not self.server_host or (st is not None and not st.ok):
+            return ""
+        port = st.port if st is not None and st.port else (m.remote_port or 0)
+        if not port:
+            return ""
+        from core.config import format_addr
+
+        if m.mode in ("http", "https"):
+            host = m.domain or self.server_host
+            default = 80 if m.mode == "http" else 443
+            return f"{m.mode}://{format_addr(host, port) if port != default else host}/"
+        return format_addr(self.server_host, port)
+
+    def failure(self, m: MappingConfig) -> str:
+        st = self.status.get(m.name)
+        return st.message if self.connected and st is not None and not st.ok else ""
+
+    def _status_text(self, m: MappingConfig) -> str:
+        if not m.enabled:
+            return QCoreApplication.translate("models", "off")
+        if not self.connected:
+            return ""
+        st = self.status.get(m.name)
+        if st is None:
+            return QCoreApplication.translate("models", "unknown")  # a legacy server says nothing
+        if st.ok:
+            return QCoreApplication.translate("models", "open")
+        return QCoreApplication.translate("models", "failed: {reason}").format(reason=st.message)
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if index.isValid() and index.column() == self.STATUS and role == Qt.ItemDataRole.ForegroundRole:
+            m = self._items[index.row()]
+            st = self.status.get(m.name)
+            if self.connected and m.enabled and st is not None:
+                return QBrush(QColor("#2e7d32" if st.ok else "#c62828"))
+        if index.isValid() and index.column() == self.STATUS and role == Qt.ItemDataRole.ToolTipRole:
+            return self._status_text(self._items[index.row()]) or None
+        return super().data(index, role)
+
     def _cell(self, m: MappingConfig, col: int) -> Any:
+        if col == self.PUBLIC:
+            return self.public_address(m) or "-"
+        if col == self.STATUS:
+            return self._status_text(m)
         return ("", m.name, m.mode, m.local_addr or "-", m.domain or "-",
                 str(m.remote_port) if m.remote_port else "-",
                 "; ".join(format_header_rule(h) for h in m.headers) or "-")[col]
@@ -476,5 +627,6 @@ class ProxyTableModel(_ConfigListModel[ProxyListenerConfig]):
     )
 
     def _cell(self, p: ProxyListenerConfig, col: int) -> Any:
-        return ("", p.name, p.bind, " ".join(p.protocols),
-                f"user {p.username}" if p.username else "none")[col]
+        auth = (QCoreApplication.translate("models", "user {name}").format(name=p.username) if p.username
+                else QCoreApplication.translate("models", "none"))
+        return ("", p.name, p.bind, " ".join(p.protocols).upper(), auth)[col]

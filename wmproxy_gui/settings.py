@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -129,12 +128,12 @@ class SettingsStore:
 
 # ---------------------------------------------------------------- start on login
 def launch_command(minimized: bool = True) -> list[str]:
-    """How to start this app at login: the frozen binary, the installed script, or ``python -m``."""
+    """How to start *this* app at login: the running bundle's executable, else the running Python
+    with ``-m wmproxy_gui`` (never whatever ``wmproxy-gui`` PATH finds: that may be another install)."""
     if getattr(sys, "frozen", False):
         cmd = [sys.executable]
     else:
-        script = shutil.which("wmproxy-gui")
-        cmd = [script] if script else [sys.executable, "-m", "wmproxy_gui.app"]
+        cmd = [sys.executable, "-m", "wmproxy_gui"]
     return [*cmd, "--minimized"] if minimized else cmd
 
 

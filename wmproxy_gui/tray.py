@@ -58,6 +58,7 @@ class TrayIcon(QSystemTrayIcon):
         self.down_rate = 0.0
         self.state = ""
         self.profile_actions: dict[str, QAction] = {}
+        self.head: QAction | None = None
 
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self.rebuild_menu)
@@ -67,6 +68,8 @@ class TrayIcon(QSystemTrayIcon):
         controller.server_state_changed.connect(lambda _s: self._on_state())
         controller.rates_changed.connect(self._on_rates)
         controller.notify.connect(self.show_notification)
+        if hasattr(controller, "tick"):
+            controller.tick.connect(self._on_tick)
         self.rebuild_menu()
         self._on_state()
 
@@ -108,6 +111,36 @@ class TrayIcon(QSystemTrayIcon):
     def _on_rates(self, up: float, down: float) -> None:
         self.up_rate, self.down_rate = up, down
         self.update_tooltip()
+        if self.head is not None:
+            self.head.setText(self.header_text())
+        if self.menu.isVisible():
+            self._update_countdowns()
+
+    def header_text(self) -> str:
+        profiles = self.profiles()
+        active = sum(1 for p in profiles if self.controller.state(p.id) == CONNECTED)
+        return (self.tr("%1 of %2 connected").replace("%1", str(active)).replace("%2", str(len(profiles)))
+                + f"  ·  ↑ {fmt_rate(self.up_rate)}  ↓ {fmt_rate(self.down_rate)}")
+
+    def _profile_text(self, p: Any) -> str:
+        s = self.controller.state(p.id)
+        text = f"{p.name}\t{state_text(s)}"
+        links = getattr(self.controller, "links", lambda _p: [])(p.id)
+        waits = [n for n in (l.retry_in() for l in links) if n is not None]
+        if waits and s != CONNECTED:
+            text += " · " + self.tr("next try in %1 s").replace("%1", str(min(waits)))
+        return text
+
+    def _update_countdowns(self) -> None:
+        for p in self.profiles():
+            act = self.profile_actions.get(p.id)
+            if act is not None:
+                act.setText(self._profile_text(p))
+
+    def _on_tick(self) -> None:
+        """Once a second: a "Reconnect now" entry appears or goes with the waiting profiles."""
+        if self.menu.isVisible() and bool(self.controller.waiting()) != (self.action("reconnect") is not None):
+            self.rebuild_menu()
 
     def tooltip_text(self) -> str:
         lines = ["wmproxy-gui"]
@@ -135,9 +168,8 @@ class TrayIcon(QSystemTrayIcon):
         m.clear()
         self.profile_actions = {}
         profiles = self.profiles()
-        active = sum(1 for p in profiles if self.controller.state(p.id) == CONNECTED)
-        head = m.addAction(icons.app_icon(), self.tr("wmproxy-gui — %1 of %2 connected")
-                           .replace("%1", str(active)).replace("%2", str(len(profiles))))
+        self.head = head = m.addAction(icons.app_icon(), self.header_text())
+        head.setObjectName("header")
         head.setEnabled(False)
         m.addSeparator()
         if not profiles:
@@ -146,7 +178,7 @@ class TrayIcon(QSystemTrayIcon):
         default_id = self.default_profile_id()
         for p in profiles:
             s = self.controller.state(p.id)
-            act = QAction(icons.state_icon(s), f"{p.name}\t{state_text(s)}", m)
+            act = QAction(icons.state_icon(s), self._profile_text(p), m)
             act.setObjectName(f"profile:{p.id}")
             act.setCheckable(True)
             act.setChecked(self.controller.is_active(p.id))
@@ -158,6 +190,20 @@ class TrayIcon(QSystemTrayIcon):
             act.triggered.connect(lambda _checked=False, pid=p.id: self.controller.toggle(pid))
             m.addAction(act)
             self.profile_actions[p.id] = act
+            if p.client.mappings:
+                sub = m.addMenu(self.tr("Mappings of %1").replace("%1", p.name))
+                sub.menuAction().setObjectName(f"mappings:{p.id}")
+                for mp in p.client.mappings:
+                    ma = sub.addAction(f"{mp.name} ({mp.mode})")
+                    ma.setObjectName(f"mapping:{p.id}:{mp.name}")
+                    ma.setCheckable(True)
+                    ma.setChecked(mp.enabled)
+                    ma.triggered.connect(lambda on, pid=p.id, name=mp.name: self.controller.spawn(
+                        self.controller.set_mapping_enabled(pid, name, bool(on))))
+        if getattr(self.controller, "waiting", lambda: [])():
+            again = m.addAction(self.tr("Reconnect now"))
+            again.setObjectName("reconnect")
+            again.triggered.connect(lambda: self.controller.reconnect_now())
         if self.controller.server_state != STOPPED:
             m.addSeparator()
             srv = m.addAction(icons.nav_icon("server"), self.tr("Server: %1").replace("%1", self._server_state_text()))
@@ -179,8 +225,26 @@ class TrayIcon(QSystemTrayIcon):
         self.update_tooltip()
 
     def action(self, name: str) -> QAction | None:
-        """A menu action by objectName ("open", "quit", "stop-server", "profile:<id>")."""
-        return next((a for a in self.menu.actions() if a.objectName() == name), None)
+        """A menu action by objectName ("open", "quit", "stop-server", "profile:<id>", "reconnect",
+        "mapping:<id>:<name>" in the profile's submenu)."""
+        for a in self.menu.actions():
+            if a.objectName() == name:
+                return a
+            sub = a.menu()
+            if sub is not None:
+                hit = next((b for b in sub.actions() if b.objectName() == name), None)
+                if hit is not None:
+                    return hit
+        return None
+
+    def all_texts(self) -> list[str]:
+        """Every entry's text, submenus included (the translation test reads them)."""
+        out = []
+        for a in self.menu.actions():
+            out.append(a.text())
+            if a.menu() is not None:
+                out += [b.text() for b in a.menu().actions()]
+        return [t for t in out if t]
 
     # ------------------------------------------------------------------ clicks and messages
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:

@@ -21,8 +21,8 @@ class InspectingEndpoint(SocketEndpoint):
     __slots__ = ("observer",)
 
     def __init__(self, channel: Channel, ring: CaptureRing, *, tunnel_name: str, remote_addr: str,
-                 target: str) -> None:
-        super().__init__(channel)
+                 target: str, preamble: bytes = b"") -> None:
+        super().__init__(channel, preamble)  # a PROXY header goes straight out: it is not HTTP
         self.observer: ExchangeObserver | None = ExchangeObserver(
             ring.add, tunnel_name=tunnel_name, remote_addr=remote_addr, target=target,
             body_limit=ring.body_limit, admit=ring.admit)
@@ -70,9 +70,9 @@ class InspectingEndpoint(SocketEndpoint):
         self._observer_closed()
         SocketEndpoint.connection_lost(self, exc)
 
-    def shutdown(self, reason: str) -> None:
+    def shutdown(self, reason: str, reset: bool = False) -> None:
         self._observer_closed()
-        SocketEndpoint.shutdown(self, reason)
+        SocketEndpoint.shutdown(self, reason, reset)
 
     def _observer_closed(self) -> None:
         obs, self.observer = self.observer, None

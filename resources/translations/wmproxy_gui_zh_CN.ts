@@ -35,6 +35,54 @@
 <context>
     <name>CertificatesPage</name>
     <message>
+        <source>Subject</source>
+        <translation>主题</translation>
+    </message>
+    <message>
+        <source>Issuer</source>
+        <translation>签发者</translation>
+    </message>
+    <message>
+        <source>Type</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Valid from</source>
+        <translation>生效时间</translation>
+    </message>
+    <message>
+        <source>Valid until</source>
+        <translation>有效期至</translation>
+    </message>
+    <message>
+        <source>DNS names</source>
+        <translation>DNS 名称</translation>
+    </message>
+    <message>
+        <source>IP addresses</source>
+        <translation>IP 地址</translation>
+    </message>
+    <message>
+        <source>SHA-256</source>
+        <translation>SHA-256</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Private key</source>
+        <translation>私钥</translation>
+    </message>
+    <message>
+        <source>expired {d}</source>
+        <translation>已于 {d} 过期</translation>
+    </message>
+    <message>
+        <source>expires in {n} days ({d})</source>
+        <translation>{n} 天后过期（{d}）</translation>
+    </message>
+    <message>
         <source>No certificates yet</source>
         <translation>还没有证书</translation>
     </message>
@@ -51,12 +99,40 @@
         <translation>导入 PEM…</translation>
     </message>
     <message>
+        <source>Generate certificate…</source>
+        <translation>生成证书…</translation>
+    </message>
+    <message>
+        <source>Copy fingerprint</source>
+        <translation>复制指纹</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>刷新</translation>
+    </message>
+    <message>
+        <source>Certificate files</source>
+        <translation>证书文件</translation>
+    </message>
+    <message>
         <source>Renew soon - </source>
         <translation>即将过期，请尽快续期 - </translation>
     </message>
     <message>
         <source>&lt;i&gt;Select a certificate to see its details.&lt;/i&gt;</source>
         <translation>&lt;i&gt;选择一个证书以查看详情。&lt;/i&gt;</translation>
+    </message>
+    <message>
+        <source> (self-signed)</source>
+        <translation>（自签名）</translation>
+    </message>
+    <message>
+        <source>certificate</source>
+        <translation>证书</translation>
+    </message>
+    <message>
+        <source>not here</source>
+        <translation>不在此处</translation>
     </message>
     <message>
         <source>Fingerprint of {f} copied.</source>
@@ -81,6 +157,108 @@
     <message>
         <source>Imported {p}.</source>
         <translation>已导入 {p}。</translation>
+    </message>
+</context>
+<context>
+    <name>ChangedCertDialog</name>
+    <message>
+        <source>Certificate changed</source>
+        <translation>证书已更改</translation>
+    </message>
+    <message>
+        <source>The certificate of {server} is not the one you trusted before.</source>
+        <translation>{server} 的证书不是你之前信任的那一个。</translation>
+    </message>
+    <message>
+        <source>Trusted before:
+{old}
+
+Shown now:
+{new}
+
+If the server was reinstalled or got a new certificate, compare the new fingerprint with the one the server prints, then trust it. Otherwise someone may be in between: do not connect.</source>
+        <translation>之前信任的：
+{old}
+
+现在出示的：
+{new}
+
+如果服务端重装过或换了新证书，请把新指纹与服务端输出的指纹比对后再信任。否则可能有人在中间拦截：不要连接。</translation>
+    </message>
+    <message>
+        <source>Trust the new certificate</source>
+        <translation>信任新证书</translation>
+    </message>
+</context>
+<context>
+    <name>Diagnosis</name>
+    <message>
+        <source>Nothing is listening on {addr}. Check the port, and that the server is running.</source>
+        <translation>{addr} 上没有程序在监听。请检查端口，以及服务端是否在运行。</translation>
+    </message>
+    <message>
+        <source>No answer from {addr}. Check the address, and any firewall between you and the server.</source>
+        <translation>{addr} 没有应答。请检查地址，以及你与服务端之间的防火墙。</translation>
+    </message>
+    <message>
+        <source>{addr} cannot be reached from this network. Check the address and your connection.</source>
+        <translation>从当前网络无法到达 {addr}。请检查地址和网络连接。</translation>
+    </message>
+    <message>
+        <source>The host name in {addr} is unknown. Check the spelling of the server address.</source>
+        <translation>{addr} 中的主机名无法解析。请检查服务端地址的拼写。</translation>
+    </message>
+    <message>
+        <source>{addr} uses TLS, but this profile has encryption off. Edit the profile and set Encryption to &quot;Trust on first use&quot;.</source>
+        <translation>{addr} 使用 TLS，但此配置关闭了加密。请编辑配置，把“加密”设为“首次使用时信任”。</translation>
+    </message>
+    <message>
+        <source>{addr} does not use TLS, but this profile does. Set Encryption to &quot;Off&quot;, or turn TLS on at the server.</source>
+        <translation>{addr} 没有使用 TLS，但此配置使用了。请把“加密”设为“关闭”，或在服务端开启 TLS。</translation>
+    </message>
+    <message>
+        <source>{addr} refused the username or password. Check both in the profile (the password is case-sensitive).</source>
+        <translation>{addr} 拒绝了用户名或密码。请检查配置中的两者（密码区分大小写）。</translation>
+    </message>
+    <message>
+        <source>The certificate of {addr} has changed. If the server was reinstalled, compare the new fingerprint with the server&apos;s and trust it on the Certificates page.</source>
+        <translation>{addr} 的证书已更改。如果服务端重装过，请把新指纹与服务端的比对，然后在“证书”页信任它。</translation>
+    </message>
+    <message>
+        <source>The certificate of {addr} does not match the pinned fingerprint. Check the fingerprint in the profile against the server&apos;s.</source>
+        <translation>{addr} 的证书与固定的指纹不符。请把配置中的指纹与服务端的比对。</translation>
+    </message>
+    <message>
+        <source>The certificate of {addr} could not be verified. Check the CA file in the profile, or use &quot;Trust on first use&quot;.</source>
+        <translation>无法验证 {addr} 的证书。请检查配置中的 CA 文件，或改用“首次使用时信任”。</translation>
+    </message>
+    <message>
+        <source>{addr} closed the connection ({reason}). See the server&apos;s log for why.</source>
+        <translation>{addr} 关闭了连接（{reason}）。原因请查看服务端日志。</translation>
+    </message>
+    <message>
+        <source>Cannot connect to {addr}. See the Logs page for details.</source>
+        <translation>无法连接到 {addr}。详情请看“日志”页。</translation>
+    </message>
+    <message>
+        <source>no reason given</source>
+        <translation>未说明原因</translation>
+    </message>
+    <message>
+        <source>Something went wrong. See the Logs page for details.</source>
+        <translation>出了点问题。详情请看“日志”页。</translation>
+    </message>
+    <message>
+        <source>Timed out. Check the address and your connection.</source>
+        <translation>超时。请检查地址和网络连接。</translation>
+    </message>
+    <message>
+        <source>Permission denied: {name}</source>
+        <translation>没有权限：{name}</translation>
+    </message>
+    <message>
+        <source>No such file: {name}</source>
+        <translation>没有这个文件：{name}</translation>
     </message>
 </context>
 <context>
@@ -338,6 +516,10 @@
         <translation>本地 API 已关闭（见设置）。</translation>
     </message>
     <message>
+        <source>%1 requests were not captured: more than %2 a second arrived.</source>
+        <translation>有 %1 个请求未被捕获：每秒到达的请求超过 %2 个。</translation>
+    </message>
+    <message>
         <source>Status</source>
         <translation>状态</translation>
     </message>
@@ -408,6 +590,53 @@
     <message>
         <source>curl command copied to the clipboard.</source>
         <translation>curl 命令已复制到剪贴板。</translation>
+    </message>
+</context>
+<context>
+    <name>KnownHostsBox</name>
+    <message>
+        <source>Server</source>
+        <translation>服务端</translation>
+    </message>
+    <message>
+        <source>SHA-256</source>
+        <translation>SHA-256</translation>
+    </message>
+    <message>
+        <source>Trusted since</source>
+        <translation>信任日期</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>备注</translation>
+    </message>
+    <message>
+        <source>Trusted servers (trust on first use)</source>
+        <translation>已信任的服务端（首次使用时信任）</translation>
+    </message>
+    <message>
+        <source>No server trusted yet. The first TLS connection to a server asks you to compare its fingerprint, and remembers it here.</source>
+        <translation>还没有信任任何服务端。首次以 TLS 连接某个服务端时会请你比对其指纹，并记录在这里。</translation>
+    </message>
+    <message>
+        <source>Trust the new certificate</source>
+        <translation>信任新证书</translation>
+    </message>
+    <message>
+        <source>Forget</source>
+        <translation>忘记</translation>
+    </message>
+    <message>
+        <source>The next connection asks again</source>
+        <translation>下次连接时会再次询问</translation>
+    </message>
+    <message>
+        <source>Copy fingerprint</source>
+        <translation>复制指纹</translation>
+    </message>
+    <message>
+        <source>changed! now {fp}</source>
+        <translation>已更改！现在是 {fp}</translation>
     </message>
 </context>
 <context>
@@ -547,6 +776,22 @@
 <context>
     <name>MappingDialog</name>
     <message>
+        <source>Requests to the server&apos;s HTTP port whose Host matches the domain reach the local address.</source>
+        <translation>发往服务端 HTTP 端口、Host 与该域名匹配的请求会到达本地地址。</translation>
+    </message>
+    <message>
+        <source>Like http, on the server&apos;s HTTPS port (TLS ends at the server).</source>
+        <translation>与 http 相同，但使用服务端的 HTTPS 端口（TLS 在服务端终止）。</translation>
+    </message>
+    <message>
+        <source>Raw TCP: connections to the server&apos;s TCP port (or the remote port below) reach the local address.</source>
+        <translation>原始 TCP：连到服务端 TCP 端口（或下面的远程端口）的连接会到达本地地址。</translation>
+    </message>
+    <message>
+        <source>The server&apos;s proxy port forwards through this client to any target (an exit node).</source>
+        <translation>服务端的代理端口经由本客户端转发到任意目标（出口节点）。</translation>
+    </message>
+    <message>
         <source>Edit mapping</source>
         <translation>编辑映射</translation>
     </message>
@@ -642,6 +887,14 @@
         <translation>请先在“配置”页面新建或导入服务器配置；它的映射和本地代理在这里编辑。</translation>
     </message>
     <message>
+        <source>Add mapping</source>
+        <translation>添加映射</translation>
+    </message>
+    <message>
+        <source>Add local proxy</source>
+        <translation>添加本地代理</translation>
+    </message>
+    <message>
         <source>Edit…</source>
         <translation>编辑…</translation>
     </message>
@@ -654,6 +907,22 @@
         <translation>删除</translation>
     </message>
     <message>
+        <source>Copy address</source>
+        <translation>复制地址</translation>
+    </message>
+    <message>
+        <source>Saved, but the server could not open {name}: {reason}</source>
+        <translation>已保存，但服务端无法开启 {name}：{reason}</translation>
+    </message>
+    <message>
+        <source>Copied {addr}.</source>
+        <translation>已复制 {addr}。</translation>
+    </message>
+    <message>
+        <source>No public address yet: connect the profile first.</source>
+        <translation>还没有公网地址：请先连接该配置。</translation>
+    </message>
+    <message>
         <source>Tunnel running: changes apply immediately.</source>
         <translation>隧道运行中：修改会立即生效。</translation>
     </message>
@@ -664,6 +933,10 @@
     <message>
         <source>Duplicate {name}</source>
         <translation>复制 {name}</translation>
+    </message>
+    <message>
+        <source>Saved and applied; waiting for the server&apos;s answer…</source>
+        <translation>已保存并应用；正在等待服务端的答复…</translation>
     </message>
     <message>
         <source>Not saved: {e}</source>
@@ -695,6 +968,10 @@
     <message>
         <source>New profile</source>
         <translation>新建配置</translation>
+    </message>
+    <message>
+        <source>My server</source>
+        <translation>我的服务端</translation>
     </message>
     <message>
         <source>Name</source>
@@ -785,12 +1062,36 @@
         <translation>PEM 文件 (*.pem *.crt *.cer *.key);;所有文件 (*)</translation>
     </message>
     <message>
+        <source>enter the password for this username</source>
+        <translation>请输入此用户名的密码</translation>
+    </message>
+    <message>
+        <source>a password needs a username</source>
+        <translation>设置密码需要同时设置用户名</translation>
+    </message>
+    <message>
+        <source>choose the CA certificate file</source>
+        <translation>请选择 CA 证书文件</translation>
+    </message>
+    <message>
+        <source>no such file</source>
+        <translation>没有这个文件</translation>
+    </message>
+    <message>
+        <source>a client certificate needs both the certificate and its key</source>
+        <translation>客户端证书需要同时提供证书和私钥</translation>
+    </message>
+    <message>
         <source>Connecting to {s}…</source>
         <translation>正在连接 {s}…</translation>
     </message>
     <message>
-        <source>Failed: {e}</source>
-        <translation>失败：{e}</translation>
+        <source>Not connected: the server&apos;s certificate was not trusted.</source>
+        <translation>未连接：服务端的证书未被信任。</translation>
+    </message>
+    <message>
+        <source>The new certificate is trusted. Test again to connect.</source>
+        <translation>已信任新证书。请再次测试以连接。</translation>
     </message>
 </context>
 <context>
@@ -844,6 +1145,110 @@
         <translation>连接</translation>
     </message>
     <message>
+        <source>Trust on first use (ask once, then pin)</source>
+        <translation>首次使用时信任（询问一次，之后固定）</translation>
+    </message>
+    <message>
+        <source>Pin a SHA-256 fingerprint</source>
+        <translation>固定 SHA-256 指纹</translation>
+    </message>
+    <message>
+        <source>Verify with a CA certificate</source>
+        <translation>用 CA 证书验证</translation>
+    </message>
+    <message>
+        <source>Off (plain TCP)</source>
+        <translation>关闭（明文 TCP）</translation>
+    </message>
+    <message>
+        <source>Trust on first use</source>
+        <translation>首次使用时信任</translation>
+    </message>
+    <message>
+        <source>Pinned fingerprint</source>
+        <translation>固定指纹</translation>
+    </message>
+    <message>
+        <source>CA certificate</source>
+        <translation>CA 证书</translation>
+    </message>
+    <message>
+        <source>Disconnected</source>
+        <translation>未连接</translation>
+    </message>
+    <message>
+        <source>Connecting…</source>
+        <translation>正在连接…</translation>
+    </message>
+    <message>
+        <source>Connected</source>
+        <translation>已连接</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>错误</translation>
+    </message>
+    <message>
+        <source>Connected to {s} and logged in. Certificate SHA-256 {fp}</source>
+        <translation>已连接到 {s} 并登录。证书 SHA-256 {fp}</translation>
+    </message>
+    <message>
+        <source>Connected to {s} and logged in.</source>
+        <translation>已连接到 {s} 并登录。</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Server</source>
+        <translation>服务端</translation>
+    </message>
+    <message>
+        <source>Encryption</source>
+        <translation>加密</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>New…</source>
+        <translation>新建…</translation>
+    </message>
+    <message>
+        <source>Edit…</source>
+        <translation>编辑…</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Reconnect now</source>
+        <translation>立即重连</translation>
+    </message>
+    <message>
+        <source>Import</source>
+        <translation>导入</translation>
+    </message>
+    <message>
+        <source>Export</source>
+        <translation>导出</translation>
+    </message>
+    <message>
+        <source>next try in {n} s</source>
+        <translation>{n} 秒后重试</translation>
+    </message>
+    <message>
+        <source>{name}: connected.</source>
+        <translation>{name}：已连接。</translation>
+    </message>
+    <message>
+        <source>{name}: the new certificate is trusted; connecting…</source>
+        <translation>{name}：已信任新证书，正在连接…</translation>
+    </message>
+    <message>
         <source>Saved {name}.</source>
         <translation>已保存 {name}。</translation>
     </message>
@@ -884,16 +1289,34 @@
         <translation>已导入 {name}（{n} 个映射）。</translation>
     </message>
     <message>
+        <source>Use the link in the clipboard ({name})</source>
+        <translation>使用剪贴板中的链接（{name}）</translation>
+    </message>
+    <message>
         <source>Import link</source>
         <translation>导入链接</translation>
     </message>
     <message>
-        <source>Paste a wmproxy:// link:</source>
-        <translation>粘贴 wmproxy:// 链接：</translation>
+        <source>Paste the wmproxy:// link the server printed or someone shared:</source>
+        <translation>粘贴服务端输出或他人分享的 wmproxy:// 链接：</translation>
     </message>
     <message>
-        <source>Imported {name}. Enter its password with Edit if it needs one.</source>
-        <translation>已导入 {name}。如需密码，请通过“编辑”填写。</translation>
+        <source>Password</source>
+        <translation>密码</translation>
+    </message>
+    <message>
+        <source>Password of {user} on {server}
+(kept in your OS keyring, never in a file):</source>
+        <translation>{server} 上 {user} 的密码
+（保存在系统钥匙串中，从不写入文件）：</translation>
+    </message>
+    <message>
+        <source>Imported {name} without a password: enter it with Edit before connecting.</source>
+        <translation>已导入 {name}，但没有密码：连接前请用“编辑”输入密码。</translation>
+    </message>
+    <message>
+        <source>Imported {name}. Next: add a mapping on the Mappings page, then Connect.</source>
+        <translation>已导入 {name}。下一步：在“映射”页添加映射，然后点击“连接”。</translation>
     </message>
     <message>
         <source>Export profile</source>
@@ -1034,6 +1457,18 @@
         <translation>复制证书指纹</translation>
     </message>
     <message>
+        <source>Connect a client</source>
+        <translation>连接客户端</translation>
+    </message>
+    <message>
+        <source>In the client&apos;s tray app: Profiles &gt; Paste link, then type the password. The link holds no password.</source>
+        <translation>在客户端的托盘程序中：配置 &gt; 粘贴链接，然后输入密码。链接中不含密码。</translation>
+    </message>
+    <message>
+        <source>Copy link</source>
+        <translation>复制链接</translation>
+    </message>
+    <message>
         <source>Server settings</source>
         <translation>服务端设置</translation>
     </message>
@@ -1054,12 +1489,56 @@
         <translation>已保存的设置未能加载：{e}</translation>
     </message>
     <message>
+        <source>enter the password clients must send</source>
+        <translation>请输入客户端必须提供的密码</translation>
+    </message>
+    <message>
+        <source>a password needs a username</source>
+        <translation>设置密码需要同时设置用户名</translation>
+    </message>
+    <message>
+        <source>set both the certificate and its key, or neither</source>
+        <translation>请同时设置证书和私钥，或都不设置</translation>
+    </message>
+    <message>
+        <source>anyone could connect and use this server: set a username and password, or tick &quot;Allow clients without login&quot;</source>
+        <translation>任何人都能连接并使用此服务端：请设置用户名和密码，或勾选“允许客户端在公网地址上免登录连接”</translation>
+    </message>
+    <message>
         <source>Not started: {e}</source>
         <translation>未启动：{e}</translation>
     </message>
     <message>
         <source>Starting…</source>
         <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>HTTP mappings</source>
+        <translation>HTTP 映射</translation>
+    </message>
+    <message>
+        <source>HTTPS mappings</source>
+        <translation>HTTPS 映射</translation>
+    </message>
+    <message>
+        <source>TCP mappings</source>
+        <translation>TCP 映射</translation>
+    </message>
+    <message>
+        <source>Proxy (exit) port</source>
+        <translation>代理（出口）端口</translation>
+    </message>
+    <message>
+        <source>Stopped</source>
+        <translation>已停止</translation>
+    </message>
+    <message>
+        <source>Running</source>
+        <translation>运行中</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>错误</translation>
     </message>
     <message>
         <source>Stop server</source>
@@ -1084,6 +1563,10 @@
     <message>
         <source>(anonymous)</source>
         <translation>（匿名）</translation>
+    </message>
+    <message>
+        <source>plain TCP</source>
+        <translation>明文 TCP</translation>
     </message>
     <message>
         <source>No mappings announced.</source>
@@ -1222,6 +1705,17 @@
     </message>
 </context>
 <context>
+    <name>ThroughputGraph</name>
+    <message>
+        <source>{n} min ago</source>
+        <translation>{n} 分钟前</translation>
+    </message>
+    <message>
+        <source>now</source>
+        <translation>现在</translation>
+    </message>
+</context>
+<context>
     <name>TofuDialog</name>
     <message>
         <source>Trust this server?</source>
@@ -1255,6 +1749,14 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>按映射、对端或目标筛选…</translation>
     </message>
     <message>
+        <source>Close connection</source>
+        <translation>关闭连接</translation>
+    </message>
+    <message>
+        <source>Close the selected live connection</source>
+        <translation>关闭所选的活动连接</translation>
+    </message>
+    <message>
         <source>No open channels</source>
         <translation>没有打开的通道</translation>
     </message>
@@ -1263,12 +1765,28 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>经过映射和本地代理的连接会实时显示在这里，包括对端、目标和速率。请连接一个配置或启动服务端。</translation>
     </message>
     <message>
+        <source>Open</source>
+        <translation>活动</translation>
+    </message>
+    <message>
+        <source>Closed</source>
+        <translation>已关闭</translation>
+    </message>
+    <message>
         <source>Up</source>
         <translation>上传</translation>
     </message>
     <message>
         <source>Down</source>
         <translation>下载</translation>
+    </message>
+    <message>
+        <source>Open ({n})</source>
+        <translation>活动（{n}）</translation>
+    </message>
+    <message>
+        <source>Closed ({n})</source>
+        <translation>已关闭（{n}）</translation>
     </message>
     <message>
         <source>{n} open · total ↑ {up} ↓ {down} · now ↑ {ur} ↓ {dr}</source>
@@ -1294,6 +1812,14 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>错误</translation>
     </message>
     <message>
+        <source>%1 of %2 connected</source>
+        <translation>已连接 %1 / %2</translation>
+    </message>
+    <message>
+        <source>next try in %1 s</source>
+        <translation>%1 秒后重试</translation>
+    </message>
+    <message>
         <source>Server: %1</source>
         <translation>服务端：%1</translation>
     </message>
@@ -1306,10 +1832,6 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>启动中</translation>
     </message>
     <message>
-        <source>wmproxy-gui — %1 of %2 connected</source>
-        <translation>wmproxy-gui — 已连接 %1/%2</translation>
-    </message>
-    <message>
         <source>No profiles yet: add one in the window</source>
         <translation>还没有配置：请在主窗口中添加</translation>
     </message>
@@ -1320,6 +1842,14 @@ Compare it with the one the server shows (its log or Server page). If you trust 
     <message>
         <source>Connect</source>
         <translation>连接</translation>
+    </message>
+    <message>
+        <source>Mappings of %1</source>
+        <translation>%1 的映射</translation>
+    </message>
+    <message>
+        <source>Reconnect now</source>
+        <translation>立即重连</translation>
     </message>
     <message>
         <source>Stop server</source>
@@ -1404,6 +1934,22 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>时长</translation>
     </message>
     <message>
+        <source>unknown</source>
+        <translation>未知</translation>
+    </message>
+    <message>
+        <source>Duration</source>
+        <translation>时长</translation>
+    </message>
+    <message>
+        <source>Closed</source>
+        <translation>关闭时间</translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation>原因</translation>
+    </message>
+    <message>
         <source>Open</source>
         <translation>连接数</translation>
     </message>
@@ -1422,6 +1968,14 @@ Compare it with the one the server shows (its log or Server page). If you trust 
     <message>
         <source>Connected</source>
         <translation>连接时长</translation>
+    </message>
+    <message>
+        <source>yes</source>
+        <translation>是</translation>
+    </message>
+    <message>
+        <source>no</source>
+        <translation>否</translation>
     </message>
     <message>
         <source>On</source>
@@ -1452,6 +2006,26 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>头部规则</translation>
     </message>
     <message>
+        <source>Public address</source>
+        <translation>公网地址</translation>
+    </message>
+    <message>
+        <source>Server status</source>
+        <translation>服务端状态</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>已关闭</translation>
+    </message>
+    <message>
+        <source>open</source>
+        <translation>已开启</translation>
+    </message>
+    <message>
+        <source>failed: {reason}</source>
+        <translation>失败：{reason}</translation>
+    </message>
+    <message>
         <source>Listen on</source>
         <translation>监听地址</translation>
     </message>
@@ -1462,6 +2036,14 @@ Compare it with the one the server shows (its log or Server page). If you trust 
     <message>
         <source>Authentication</source>
         <translation>认证</translation>
+    </message>
+    <message>
+        <source>user {name}</source>
+        <translation>用户 {name}</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>无</translation>
     </message>
     <message>
         <source>mapping</source>
@@ -1514,10 +2096,6 @@ Compare it with the one the server shows (its log or Server page). If you trust 
     <message>
         <source>Status</source>
         <translation>状态</translation>
-    </message>
-    <message>
-        <source>Duration</source>
-        <translation>耗时</translation>
     </message>
     <message>
         <source>Size</source>

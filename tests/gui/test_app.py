@@ -186,7 +186,7 @@ def test_tray_menu_toggles_profiles_icon_and_tooltip_follow(app, qtbot, center_s
 
     tray.rebuild_menu()
     names = [a.objectName() for a in tray.menu.actions() if a.objectName()]
-    assert names == [f"profile:{p.id}", "open", "quit"]
+    assert names == ["header", f"profile:{p.id}", f"mappings:{p.id}", "open", "quit"]
     assert icon_is("stopped") and not icon_is("connected")
     assert "Home: Stopped" in tray.toolTip()
 
@@ -508,7 +508,7 @@ def test_connection_errors_show_in_the_status_bar(secret_service, app, center_se
 
     qrun(scenario())
     msg = app.window.statusBar().currentMessage()
-    assert msg.startswith("Office: ") and "authentication failed" in msg
+    assert msg.startswith("Office: ") and "refused the username or password" in msg
     assert "not-the-pw" not in msg
 
 

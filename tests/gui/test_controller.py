@@ -87,9 +87,9 @@ def test_wrong_password_reports_server_reason(secret_service, controller, profil
     assert controller.state(p.id) == "error"
     pid, msg = seen["error"][0]
     assert pid == p.id
-    assert "authentication failed" in msg  # the server's own reason
+    assert "refused the username or password" in msg  # worded for the user, with the next step
     assert len(seen["error"]) == 1
-    assert seen["notify"] and "Home" in seen["notify"][0][0] and "authentication failed" in seen["notify"][0][1]
+    assert seen["notify"] and "Home" in seen["notify"][0][0] and "refused the username or password" in seen["notify"][0][1]
     for secret in ("wrong-secret-4711", "right-horse-battery"):
         assert secret not in caplog.text
         assert secret not in msg

@@ -90,11 +90,16 @@ def test_diff_of_1000_channels_touches_only_changed_rows(qapp):
     assert model.rates(moved[0].key) == (pytest.approx(500.0), pytest.approx(1500.0))
     assert model.data(model.index(row, ChannelTableModel.UP)) == fmt_bytes(1000)
 
-    # a quiet second: rates fall back to 0 for exactly the rows that had a rate
+    # a quiet second: the rate is averaged over the last 3 s (no jump to 0), and only the rows that
+    # had a rate change
     rec.clear()
     model.apply(dataclasses.replace(stats.snapshot(), taken=snap1.taken + 1.0))
     rows = [r for a, b, c, _ in rec.changed if c != ChannelTableModel.AGE for r in range(a, b + 1)]
     assert len(rows) == len(moved)
+    assert model.data(model.index(row, ChannelTableModel.RATE), SORT_ROLE) == pytest.approx(4000 / 3)
+    # quiet for a whole window: 0
+    for extra in (2.0, 3.0):
+        model.apply(dataclasses.replace(stats.snapshot(), taken=snap1.taken + extra))
     assert model.data(model.index(row, ChannelTableModel.RATE), SORT_ROLE) == 0.0
 
 
@@ -164,7 +169,7 @@ def test_mapping_and_proxy_list_models(qapp):
     assert [m.name for m in model.items()] == ["web-copy", "ssh"]
 
     proxies = ProxyTableModel([ProxyListenerConfig("p", "127.0.0.1:1080", ("socks5",), username="u")])
-    assert proxies.data(proxies.index(0, 3)) == "socks5" and proxies.data(proxies.index(0, 4)) == "user u"
+    assert proxies.data(proxies.index(0, 3)) == "SOCKS5" and proxies.data(proxies.index(0, 4)) == "user u"
     assert proxies.rowCount(QModelIndex()) == 1
 
 

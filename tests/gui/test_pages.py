@@ -107,7 +107,7 @@ def test_add_mapping_through_the_dialog_saves_and_reaches_the_running_tunnel(
         doc = tomllib.loads(profile_store.path.read_text())
         saved = doc["profiles"][0]["client"]["mappings"]
         assert saved == [{"name": "echo", "mode": "tcp", "local_addr": addr(echo_server), "domain": "",
-                          "enabled": True}]
+                          "http2": False, "enabled": True}]
         await wait_until(lambda: srv.router.for_mode("tcp") is not None, 10, "mapping announced")
         got, w = await echo_once(srv.addresses["tcp"], b"through the GUI" * 100)
         assert got == b"through the GUI" * 100
@@ -186,9 +186,14 @@ def test_wrong_password_shows_the_servers_reason(secret_service, controller, pro
             type_into(dlg.username, "alice")
             assert "password" in dlg.form.problem("password")
             type_into(dlg.password, "wrong-pw")
+            # a new profile speaks TLS (like the server's default); this server is plain: said at once
+            assert dlg.mode() == "tofu"
             click(dlg.test_button)
-            await wait_until(lambda: "Failed" in dlg.test_status.text(), 15, "test result")
-            assert "wrong username or password" in dlg.test_status.text()
+            await wait_until(lambda: "does not use TLS" in dlg.test_status.text(), 15, "mismatch named")
+            assert 'Set Encryption to "Off"' in dlg.test_status.text()
+            dlg.tls.setCurrentIndex(dlg.tls.findData("off"))
+            click(dlg.test_button)
+            await wait_until(lambda: "refused the username" in dlg.test_status.text(), 15, "test result")
             type_into(dlg.password, "right-pw")
             click(dlg.test_button)
             await wait_until(lambda: "Connected" in dlg.test_status.text(), 15, "test ok")
@@ -201,9 +206,9 @@ def test_wrong_password_shows_the_servers_reason(secret_service, controller, pro
 
             click(page.buttons["connect"])  # through the controller: the reason reaches the page
             await wait_until(lambda: controller.state(pid) == "error", 15, "error state")
-            await wait_until(lambda: "wrong username or password" in page.status.text(), 5, "reason shown")
+            await wait_until(lambda: "refused the username or password" in page.status.text(), 5, "reason shown")
             row = page._row_of(pid)
-            assert "wrong username or password" in page.table.item(row, 3).text()
+            assert "refused the username or password" in page.table.item(row, 3).text()
         finally:
             await srv.stop()
 
@@ -261,10 +266,22 @@ def test_tofu_prompt_accepts_then_a_changed_certificate_is_refused(controller, p
             page.tofu_dialog = None
             page.toggle(p.id)
             await wait_until(lambda: controller.state(p.id) == "error", 15, "refused")
-            assert page.tofu_dialog is None  # known server: no second prompt
-            await wait_until(lambda: "changed" in page.status.text(), 5, "message shown")
-            assert first.fingerprint in page.status.text() and second.fingerprint in page.status.text()
-            assert known.get(hp) == first.fingerprint  # the old pin stays
+            assert page.tofu_dialog is None  # known server: no first-use prompt
+            await wait_until(lambda: "has changed" in page.status.text(), 5, "message shown")
+            assert "Certificates page" in page.status.text()  # the next step, not the raw exception
+            assert known.get(hp) == first.fingerprint  # the old pin stays until the user says so
+            # both fingerprints side by side, in the format the server prints; trust only on a yes
+            await wait_until(lambda: getattr(page, "changed_cert_dialog", None) is not None
+                             and page.changed_cert_dialog.isVisible(), 10, "changed-certificate dialog")
+            dlg = page.changed_cert_dialog
+            text = dlg.informativeText()
+            assert format_fingerprint(first.fingerprint) in text and format_fingerprint(second.fingerprint) in text
+            assert dlg.trust.text() == "Trust the new certificate"
+            click(dlg.trust)
+            await wait_until(lambda: controller.state(p.id) == "connected", 15, "connected with the new certificate")
+            assert known.get(hp) == second.fingerprint
+            assert "has changed" not in page.status.text()  # the red line went with the recovery
+            await controller.disconnect_profile(p.id)
         finally:
             await second.stop()
 

@@ -1,6 +1,8 @@
 """Settings file (atomic, corrupt file moved aside, bad values), start-on-login files, Settings page."""
 from __future__ import annotations
 
+import sys
+
 import configparser
 import os
 import plistlib
@@ -150,6 +152,8 @@ def test_backend_per_platform_and_launch_command():
     assert isinstance(autostart_backend("darwin"), LaunchAgentAutostart)
     assert isinstance(autostart_backend("win32"), WindowsAutostart)
     assert launch_command()[-1] == "--minimized" and "--minimized" not in launch_command(minimized=False)
+    # the running interpreter and this package, never another wmproxy-gui found on PATH
+    assert launch_command(minimized=False) == [sys.executable, "-m", "wmproxy_gui"]
 
 
 # ------------------------------------------------------------------ the page

@@ -87,7 +87,7 @@ def test_tray_on_a_real_x_server(x_display: str, tmp_path: Path):
     assert res["icon_viewable"] is True and res["icon_embedded"] is True  # mapped inside trayer's panel
     assert res["window_at_start"] is False  # --minimized with a tray: window stays hidden
     assert res["menu_shown_by_right_click"] is True
-    assert res["menu_actions"][-2:] == ["open", "quit"] and res["menu_actions"][0].startswith("profile:")
+    assert res["menu_actions"][-2:] == ["open", "quit"] and res["menu_actions"][0] == "header" and res["menu_actions"][1].startswith("profile:")
     assert res["window_opened"] is True
     assert res["window_hidden_after_close"] is True and res["app_still_running"] is True
     assert res["hint_saved"] is True

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QHBoxLayout, QHeaderView, QLineEdit, QPushButton, QSpinBox, QSplitter,
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox, QSplitter,
                                QStackedWidget, QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget)
 
 from core import paths, tls
@@ -27,6 +27,12 @@ from ..widgets.common import (ERROR_COLOR, WARN_COLOR, EmptyState, ValidatedForm
                               status_label)
 
 EXPIRY_WARN_DAYS = 30
+DETAIL_LABELS = {k: k for k in (  # marked for lupdate under "CertificatesPage"
+    QT_TRANSLATE_NOOP("CertificatesPage", "Subject"), QT_TRANSLATE_NOOP("CertificatesPage", "Issuer"),
+    QT_TRANSLATE_NOOP("CertificatesPage", "Type"), QT_TRANSLATE_NOOP("CertificatesPage", "Valid from"),
+    QT_TRANSLATE_NOOP("CertificatesPage", "Valid until"), QT_TRANSLATE_NOOP("CertificatesPage", "DNS names"),
+    QT_TRANSLATE_NOOP("CertificatesPage", "IP addresses"), QT_TRANSLATE_NOOP("CertificatesPage", "SHA-256"),
+    QT_TRANSLATE_NOOP("CertificatesPage", "File"), QT_TRANSLATE_NOOP("CertificatesPage", "Private key"))}
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----\s*", re.S)
 _STEM = re.compile(r"^[\w.-]{1,64}$")
 
@@ -66,9 +72,11 @@ class CertEntry:
             return self.error, "error"
         left = self.days_left
         if left < 0:
-            return f"expired {self.info.not_after:%Y-%m-%d}", "error"
+            return QCoreApplication.translate("CertificatesPage", "expired {d}").format(
+                d=f"{self.info.not_after:%Y-%m-%d}"), "error"
         if left < EXPIRY_WARN_DAYS:
-            return f"expires in {int(left)} days ({self.info.not_after:%Y-%m-%d})", "warn"
+            return QCoreApplication.translate("CertificatesPage", "expires in {n} days ({d})").format(
+                n=int(left), d=f"{self.info.not_after:%Y-%m-%d}"), "warn"
         return f"{self.info.not_after:%Y-%m-%d}", ""
 
 
@@ -230,8 +238,133 @@ class GenerateDialog(QDialog):
 
 # ------------------------------------------------------------------ the page
 
+class KnownHostsBox(QGroupBox):
+    """Servers trusted on first use (known_hosts): fingerprint, since when, and a pending change.
+
+    A profile whose last failure was "certificate changed" shows its row with the new
+    fingerprint beside the old one; "Trust the new certificate" replaces the entry."""
+
+    COLS = (QT_TRANSLATE_NOOP("KnownHostsBox", "Server"), QT_TRANSLATE_NOOP("KnownHostsBox", "SHA-256"),
+            QT_TRANSLATE_NOOP("KnownHostsBox", "Trusted since"), QT_TRANSLATE_NOOP("KnownHostsBox", "Note"))
+
+    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle(self.tr("Trusted servers (trust on first use)"))
+        self.controller = controller
+        self.path = paths.default_known_hosts_path()
+        self.rows: list[tuple[str, str, str, str]] = []  # host:port, fingerprint, date, new fingerprint
+        self.table = QTableWidget(0, len(self.COLS))
+        self.table.setObjectName("knownHosts")
+        self.table.setHorizontalHeaderLabels([QCoreApplication.translate("KnownHostsBox", c) for c in self.COLS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._sync)
+        self.empty = QLabel(self.tr("No server trusted yet. The first TLS connection to a server asks you to "
+                                    "compare its fingerprint, and remembers it here."))
+        self.empty.setWordWrap(True)
+        self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.trust_new = QPushButton(self.tr("Trust the new certificate"))
+        self.trust_new.setObjectName("trustNew")
+        self.trust_new.clicked.connect(self.trust_selected)
+        self.forget = QPushButton(self.tr("Forget"))
+        self.forget.setObjectName("forget")
+        self.forget.setToolTip(self.tr("The next connection asks again"))
+        self.forget.clicked.connect(self.forget_selected)
+        self.copy = QPushButton(self.tr("Copy fingerprint"))
+        self.copy.setObjectName("copyKnown")
+        self.copy.clicked.connect(self.copy_selected)
+        row = QHBoxLayout()
+        for b in (self.trust_new, self.forget, self.copy):
+            row.addWidget(b)
+        row.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.empty)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(row)
+        if hasattr(controller, "error"):
+            controller.error.connect(lambda *_: self.reload())
+        self.reload()
+
+    def pending(self) -> dict[str, str]:
+        """host:port -> the new fingerprint, for profiles whose last failure was a changed certificate."""
+        out: dict[str, str] = {}
+        try:
+            profiles = self.controller.store.profiles()
+        except Exception:
+            return out
+        for p in profiles:
+            d = getattr(self.controller, "diagnosis", lambda _p: None)(p.id)
+            if d is not None and d.kind == "cert_changed":
+                out[tls._host_port_key(d.addr)] = d.new_fingerprint
+        return out
+
+    def reload(self) -> None:
+        try:
+            entries = tls.KnownHosts(self.path).dated_entries()
+        except WmproxyError:
+            entries = {}
+        new = self.pending()
+        self.rows = [(hp, fp, day, new.get(hp, "")) for hp, (fp, day) in sorted(entries.items())]
+        self.table.setRowCount(len(self.rows))
+        for r, (hp, fp, day, changed) in enumerate(self.rows):
+            note = self.tr("changed! now {fp}").format(fp=tls.format_fingerprint(changed)) if changed else ""
+            for c, text in enumerate((hp, tls.format_fingerprint(fp), day or "-", note)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if changed and c == 3:
+                    item.setForeground(QColor(ERROR_COLOR))
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        self.table.setVisible(bool(self.rows))
+        self.empty.setVisible(not self.rows)
+        self._sync()
+
+    def selected(self) -> tuple[str, str, str, str] | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.rows[rows[0].row()] if rows else None
+
+    def _sync(self) -> None:
+        sel = self.selected()
+        self.forget.setEnabled(sel is not None)
+        self.copy.setEnabled(sel is not None)
+        self.trust_new.setEnabled(bool(sel and sel[3]))
+
+    def select(self, host_port: str) -> None:
+        for r, row in enumerate(self.rows):
+            if row[0] == tls._host_port_key(host_port):
+                self.table.selectRow(r)
+
+    def trust_selected(self) -> bool:
+        sel = self.selected()
+        if not sel or not sel[3]:
+            return False
+        tls.KnownHosts(self.path).set(sel[0], sel[3])
+        for p in self.controller.store.profiles():  # reconnect what failed over it
+            d = getattr(self.controller, "diagnosis", lambda _p: None)(p.id)
+            if d is not None and d.kind == "cert_changed" and tls._host_port_key(d.addr) == sel[0]:
+                self.controller.toggle(p.id)
+        self.reload()
+        return True
+
+    def forget_selected(self) -> None:
+        sel = self.selected()
+        if sel:
+            tls.KnownHosts(self.path).remove(sel[0])
+            self.reload()
+
+    def copy_selected(self) -> None:
+        sel = self.selected()
+        if sel:
+            QGuiApplication.clipboard().setText(tls.format_fingerprint(sel[1]))
+
+
 class CertificatesPage(QWidget):
-    COLS = ("File", "Subject", "Issuer", "Valid until", "SHA-256")
+    COLS = (QT_TRANSLATE_NOOP("CertificatesPage", "File"), QT_TRANSLATE_NOOP("CertificatesPage", "Subject"),
+            QT_TRANSLATE_NOOP("CertificatesPage", "Issuer"), QT_TRANSLATE_NOOP("CertificatesPage", "Valid until"),
+            QT_TRANSLATE_NOOP("CertificatesPage", "SHA-256"))
 
     def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -241,7 +374,7 @@ class CertificatesPage(QWidget):
 
         self.table = QTableWidget(0, len(self.COLS))
         self.table.setObjectName("certificates")
-        self.table.setHorizontalHeaderLabels([self.tr(c) for c in self.COLS])
+        self.table.setHorizontalHeaderLabels([QCoreApplication.translate("CertificatesPage", c) for c in self.COLS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -270,25 +403,40 @@ class CertificatesPage(QWidget):
 
         row = QHBoxLayout()
         self.buttons: dict[str, QPushButton] = {}
-        for key, label, slot in (("gen_ca", "Generate CA…", lambda: self.open_generate("ca")),
-                                 ("gen_cert", "Generate certificate…", lambda: self.open_generate("cert")),
-                                 ("import", "Import PEM…", self.import_dialog),
-                                 ("copy", "Copy fingerprint", self.copy_fingerprint),
-                                 ("refresh", "Refresh", self.reload)):
-            b = QPushButton(self.tr(label))
+        for key, label, slot in (("gen_ca", self.tr("Generate CA…"), lambda: self.open_generate("ca")),
+                                 ("gen_cert", self.tr("Generate certificate…"), lambda: self.open_generate("cert")),
+                                 ("import", self.tr("Import PEM…"), self.import_dialog),
+                                 ("copy", self.tr("Copy fingerprint"), self.copy_fingerprint),
+                                 ("refresh", self.tr("Refresh"), self.reload)):
+            b = QPushButton(label)
             b.setObjectName(key)
             b.clicked.connect(slot)
             row.addWidget(b)
             self.buttons[key] = b
         row.addStretch(1)
+        self.known = KnownHostsBox(controller)
+        files = QGroupBox(self.tr("Certificate files"))
+        fl = QVBoxLayout(files)
+        fl.addWidget(self.stack, 1)
+        fl.addLayout(row)
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(files)
+        outer.addWidget(self.known)
+        outer.setStretchFactor(0, 3)
+        outer.setStretchFactor(1, 2)
         lay = QVBoxLayout(self)
         lay.addWidget(self.warning)
-        lay.addWidget(self.stack, 1)
-        lay.addLayout(row)
+        lay.addWidget(outer, 1)
         lay.addWidget(self.status)
         self.reload()
 
+    def showEvent(self, event: Any) -> None:
+        self.reload()  # a server started meanwhile generated its certificate; TOFU may have trusted one
+        super().showEvent(event)
+
     def reload(self) -> None:
+        if hasattr(self, "known"):
+            self.known.reload()
         self.entries = scan()
         self.table.setRowCount(len(self.entries))
         soon: list[str] = []
@@ -332,16 +480,17 @@ class CertificatesPage(QWidget):
         i = e.info
         text, kind = e.expiry_text()
         color = {"warn": WARN_COLOR, "error": ERROR_COLOR}.get(kind, "inherit")
-        rows = [("Subject", i.subject), ("Issuer", i.issuer + (" (self-signed)" if i.self_signed else "")),
-                ("Type", "CA" if i.is_ca else "certificate"),
+        rows = [("Subject", i.subject), ("Issuer", i.issuer + (self.tr(" (self-signed)") if i.self_signed else "")),
+                ("Type", "CA" if i.is_ca else self.tr("certificate")),
                 ("Valid from", f"{i.not_before:%Y-%m-%d %H:%M} UTC"),
                 ("Valid until", f"<span style='color:{color}'>{i.not_after:%Y-%m-%d %H:%M} UTC"
                                 f"{' - ' + text if kind else ''}</span>"),
                 ("DNS names", ", ".join(i.dns_names) or "-"), ("IP addresses", ", ".join(i.ips) or "-"),
                 ("SHA-256", f"<code>{tls.format_fingerprint(i.fingerprint)}</code>"),
-                ("File", str(e.path)), ("Private key", str(e.key_path) if e.key_path else "not here")]
-        self.details.setHtml("<table>" + "".join(f"<tr><td><b>{self.tr(k)}</b>&nbsp;</td><td>{v}</td></tr>"
-                                                 for k, v in rows) + "</table>")
+                ("File", str(e.path)), ("Private key", str(e.key_path) if e.key_path else self.tr("not here"))]
+        self.details.setHtml("<table>" + "".join(
+            f"<tr><td><b>{QCoreApplication.translate('CertificatesPage', DETAIL_LABELS.get(k, k))}</b>&nbsp;</td>"
+            f"<td>{v}</td></tr>" for k, v in rows) + "</table>")
 
     def copy_fingerprint(self) -> None:
         e = self.selected()

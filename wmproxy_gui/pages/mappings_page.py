@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
                                QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QSpinBox, QStackedWidget, QTableView, QVBoxLayout, QWidget)
@@ -23,12 +24,16 @@ from ..profiles import Profile
 from ..widgets.common import EmptyState, ValidatedForm, error_text, set_status, spawn, status_label
 from .validation import client_problem, mapping_problems, proxy_problems
 
-MODE_HINTS = {
-    "http": "Requests to the server's HTTP port whose Host matches the domain reach the local address.",
-    "https": "Like http, on the server's HTTPS port (TLS ends at the server).",
-    "tcp": "Raw TCP: connections to the server's TCP port (or the remote port below) reach the local address.",
-    "proxy": "The server's proxy port forwards through this client to any target (an exit node).",
+MODE_HINTS = {  # marked for lupdate, translated where shown
+    "http": QT_TRANSLATE_NOOP("MappingDialog", "Requests to the server's HTTP port whose Host matches the domain "
+                                               "reach the local address."),
+    "https": QT_TRANSLATE_NOOP("MappingDialog", "Like http, on the server's HTTPS port (TLS ends at the server)."),
+    "tcp": QT_TRANSLATE_NOOP("MappingDialog", "Raw TCP: connections to the server's TCP port (or the remote port "
+                                              "below) reach the local address."),
+    "proxy": QT_TRANSLATE_NOOP("MappingDialog", "The server's proxy port forwards through this client to any "
+                                                "target (an exit node)."),
 }
+APPLY_CHECK_TICKS = 3  # seconds after an apply in which a refusal by the server is reported
 
 
 # ------------------------------------------------------------------ dialogs
@@ -134,7 +139,7 @@ class MappingDialog(EntryDialog):
 
     def validate(self) -> bool:
         mode = self.mode.currentText()
-        self.mode_hint.setText(self.tr(MODE_HINTS.get(mode, "")))
+        self.mode_hint.setText(QCoreApplication.translate("MappingDialog", MODE_HINTS.get(mode, "")))
         web = mode in ("http", "https")
         for key, visible in (("domain", web), ("headers", web), ("remote_port", mode in ("tcp", "proxy"))):
             self.form.setRowVisible(self.form.fields[key].parentWidget(), visible)
@@ -272,6 +277,12 @@ class MappingsPage(QWidget):
         self.proxies.changed.connect(lambda: self._commit("proxies"))
         if hasattr(controller, "state_changed"):
             controller.state_changed.connect(self._on_state)  # a method: disconnected when the page dies
+        if hasattr(controller, "tick"):
+            controller.tick.connect(self.refresh_live)
+        self._check_ticks = 0  # > 0: an apply just happened; a mapping the server refuses is reported
+        self._settle = QTimer(self)  # owned by the page: never fires into a deleted one
+        self._settle.setSingleShot(True)
+        self._settle.timeout.connect(self._settled)
         self.reload()
 
     def _section(self, title: str, model: _ConfigListModel, kind: str, empty_title: str,
@@ -284,9 +295,17 @@ class MappingsPage(QWidget):
         view.verticalHeader().hide()
         view.horizontalHeader().setStretchLastSection(True)
         view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        if isinstance(model, MappingTableModel):  # where it is reachable and whether it is, right after "what"
+            hh = view.horizontalHeader()
+            hh.moveSection(hh.visualIndex(MappingTableModel.PUBLIC), 4)
+            hh.moveSection(hh.visualIndex(MappingTableModel.STATUS), 5)
+            view.setWordWrap(False)
+            for col in range(1, MappingTableModel.STATUS + 1):  # a profile's few mappings: fit them
+                if col != MappingTableModel.HEADERS.index("Header rules"):
+                    hh.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         view.doubleClicked.connect(lambda idx: self.edit(kind, idx.row()) if idx.column() else None)
-        add = f"Add {'mapping' if kind == 'mapping' else 'local proxy'}"
-        empty = EmptyState(empty_title, empty_text, [(self.tr(add), lambda: self.add(kind))])
+        add = self.tr("Add mapping") if kind == "mapping" else self.tr("Add local proxy")
+        empty = EmptyState(empty_title, empty_text, [(add, lambda: self.add(kind))])
         stack = QStackedWidget()
         stack.addWidget(empty)
         stack.addWidget(view)
@@ -299,11 +318,13 @@ class MappingsPage(QWidget):
         sync()
 
         buttons = QHBoxLayout()
-        for label, name, slot in (
-                (self.tr(add), "add", lambda: self.add(kind)),
-                (self.tr("Edit…"), "edit", lambda: self.edit(kind, self._row(view))),
-                (self.tr("Duplicate…"), "duplicate", lambda: self.duplicate(kind, self._row(view))),
-                (self.tr("Delete"), "delete", lambda: self.delete(kind, self._row(view)))):
+        actions = [(add, "add", lambda: self.add(kind)),
+                   (self.tr("Edit…"), "edit", lambda: self.edit(kind, self._row(view))),
+                   (self.tr("Duplicate…"), "duplicate", lambda: self.duplicate(kind, self._row(view))),
+                   (self.tr("Delete"), "delete", lambda: self.delete(kind, self._row(view)))]
+        if kind == "mapping":
+            actions.append((self.tr("Copy address"), "copy", lambda: self.copy_address(self._row(view))))
+        for label, name, slot in actions:
             b = QPushButton(label)
             b.setObjectName(f"{kind}_{name}")
             b.clicked.connect(slot)
@@ -371,6 +392,42 @@ class MappingsPage(QWidget):
     def _on_state(self, profile_id: str, _state: str) -> None:
         if profile_id == self._current_id():
             self._show_state()
+            self.refresh_live()
+
+    def refresh_live(self) -> None:
+        """Public addresses and the server's verdict per mapping, from the running tunnel."""
+        if self.profile is None:
+            return
+        pid = self.profile.id
+        connected = self.controller.state(pid) == "connected"
+        status = getattr(self.controller, "mapping_status", lambda _p: {})(pid)
+        try:
+            from core.config import parse_addr
+
+            host = parse_addr(self.profile.client.server)[0]
+        except Exception:
+            host = ""
+        self.mappings.set_live(host, connected, status)
+        if self._check_ticks > 0:
+            self._check_ticks -= 1
+            failed = [(m.name, self.mappings.failure(m)) for m in self.mappings.items() if m.enabled
+                      and self.mappings.failure(m)]
+            if failed:
+                self._check_ticks = 0
+                set_status(self.status, self.tr("Saved, but the server could not open {name}: {reason}").format(
+                    name=failed[0][0], reason=failed[0][1]), "error")
+
+    def copy_address(self, row: int) -> str:
+        """Put the selected mapping's public address (URL or host:port) on the clipboard."""
+        if row < 0:
+            return ""
+        addr = self.mappings.public_address(self.mappings.item(row))
+        if addr:
+            QGuiApplication.clipboard().setText(addr)
+            set_status(self.status, self.tr("Copied {addr}.").format(addr=addr), "ok")
+        else:
+            set_status(self.status, self.tr("No public address yet: connect the profile first."), "warn")
+        return addr
 
     def _show_state(self) -> None:
         if not self.profile:
@@ -444,6 +501,18 @@ class MappingsPage(QWidget):
         else:
             model.replace(row, value)
 
+    def _applied(self) -> None:
+        """Applied to the link; the server answers with a Status: wait a few ticks for a refusal."""
+        set_status(self.status, self.tr("Saved and applied; waiting for the server's answer…"))
+        self._check_ticks = APPLY_CHECK_TICKS
+        self._settle.start(APPLY_CHECK_TICKS * 1000 + 500)
+
+    def _settled(self) -> None:
+        if self._check_ticks == 0:
+            return  # a refusal was reported meanwhile
+        self._check_ticks = 0
+        set_status(self.status, self.tr("Saved and applied."), "ok")
+
     def _commit(self, section: str) -> None:
         """Validate the whole profile, save it (secrets to the keyring), apply it to a running tunnel."""
         if self.profile is None:
@@ -468,7 +537,7 @@ class MappingsPage(QWidget):
         if self.controller.state(self.profile.id) in ("connecting", "connected"):
             set_status(self.status, self.tr("Saved; applying to the running tunnel…"))
             spawn(self.controller.apply_profile(self.profile),
-                  lambda ok: set_status(self.status, self.tr("Saved and applied."), "ok") if ok is not False
+                  lambda ok: self._applied() if ok is not False
                   else set_status(self.status, self.tr("Saved, but the tunnel refused it: {e}").format(
                       e=self.controller.last_error(self.profile.id)), "error"),
                   lambda e: set_status(self.status, self.tr("Saved, but the tunnel refused it: {e}").format(

@@ -12,29 +12,41 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QHBoxLayout, QHeaderView, QInputDialog, QLineEdit, QMenu,
                                QMessageBox, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from core import paths
-from core.config import ClientConfig, DEFAULT_CENTER_PORT, parse_addr
-from core.errors import ConfigError
+from core import diagnose
+from core.config import ClientConfig, ClientTls, DEFAULT_CENTER_PORT, parse_addr
+from core.errors import ConfigError, WmproxyError
 
 from ..profiles import Profile, ProfileStore, new_id, tls_mode, with_tls_mode
 from ..widgets.common import (EmptyState, ValidatedForm, ask, error_text, set_status, spawn,
                               status_label)
 from .validation import address_problem, client_problem, fingerprint_problem, name_problem
 
-TLS_CHOICES = (
-    ("off", "Off (plain TCP)"),
-    ("tofu", "Trust on first use (ask once, then pin)"),
-    ("pin", "Pin a SHA-256 fingerprint"),
-    ("ca", "Verify with a CA certificate"),
+TLS_CHOICES = (  # marked for lupdate, translated where shown
+    ("tofu", QT_TRANSLATE_NOOP("ProfilesPage", "Trust on first use (ask once, then pin)")),
+    ("pin", QT_TRANSLATE_NOOP("ProfilesPage", "Pin a SHA-256 fingerprint")),
+    ("ca", QT_TRANSLATE_NOOP("ProfilesPage", "Verify with a CA certificate")),
+    ("off", QT_TRANSLATE_NOOP("ProfilesPage", "Off (plain TCP)")),
 )
-STATE_TEXT = {"stopped": "Disconnected", "connecting": "Connecting…", "connected": "Connected", "error": "Error"}
+TLS_SHORT = {"tofu": QT_TRANSLATE_NOOP("ProfilesPage", "Trust on first use"),
+             "pin": QT_TRANSLATE_NOOP("ProfilesPage", "Pinned fingerprint"),
+             "ca": QT_TRANSLATE_NOOP("ProfilesPage", "CA certificate"),
+             "off": QT_TRANSLATE_NOOP("ProfilesPage", "Off (plain TCP)")}
+STATE_TEXT = {"stopped": QT_TRANSLATE_NOOP("ProfilesPage", "Disconnected"),
+              "connecting": QT_TRANSLATE_NOOP("ProfilesPage", "Connecting…"),
+              "connected": QT_TRANSLATE_NOOP("ProfilesPage", "Connected"),
+              "error": QT_TRANSLATE_NOOP("ProfilesPage", "Error")}
+
+
+def _t(text: str) -> str:
+    return QCoreApplication.translate("ProfilesPage", text)
 STATE_COLOR = {"connected": "#2e7d32", "connecting": "#b26a00", "error": "#c62828"}
 TEST_TIMEOUT = 10.0
 
@@ -88,6 +100,46 @@ class TofuDialog(QMessageBox):
         self.setDefaultButton(self.cancel)  # Enter must not trust by accident
 
 
+class ChangedCertDialog(QMessageBox):
+    """A trusted server shows another certificate: both fingerprints side by side, trust only on a yes."""
+
+    def __init__(self, server: str, old: str, new: str, parent: QWidget | None = None) -> None:
+        from core.tls import format_fingerprint
+
+        super().__init__(QMessageBox.Icon.Warning, self.tr("Certificate changed"),
+                         self.tr("The certificate of {server} is not the one you trusted before.").format(
+                             server=server), QMessageBox.StandardButton.NoButton, parent)
+        self.setObjectName("changedCertDialog")
+        self.old, self.new = old, new
+        self.setInformativeText(self.tr(
+            "Trusted before:\n{old}\n\nShown now:\n{new}\n\nIf the server was reinstalled or got a new "
+            "certificate, compare the new fingerprint with the one the server prints, then trust it. "
+            "Otherwise someone may be in between: do not connect.").format(
+                old=format_fingerprint(old), new=format_fingerprint(new)))
+        self.trust = self.addButton(self.tr("Trust the new certificate"), QMessageBox.ButtonRole.AcceptRole)
+        self.trust.setObjectName("trustNew")
+        self.cancel = self.addButton(QMessageBox.StandardButton.Cancel)
+        self.setDefaultButton(self.cancel)
+
+
+async def offer_new_certificate(parent: QWidget, server: str, known_hosts: Path, d: diagnose.Diagnosis) -> bool:
+    """For a CERT_CHANGED diagnosis: show both fingerprints; True when the user trusted the new one."""
+    from core.tls import KnownHosts
+
+    dlg = ChangedCertDialog(server, d.old_fingerprint, d.new_fingerprint, parent)
+    parent.changed_cert_dialog = dlg  # type: ignore[attr-defined]  # tests find it here
+    clicked: list[object] = []
+    dlg.buttonClicked.connect(clicked.append)
+    try:
+        await ask(dlg)
+    finally:
+        dlg.deleteLater()
+    if not clicked or clicked[-1] is not dlg.trust:
+        return False
+    KnownHosts(known_hosts).set(d.addr, d.new_fingerprint)
+    return True
+
+
 async def ensure_trusted(parent: QWidget, client: ClientConfig) -> bool:
     """For TOFU profiles: ask the user about an unknown server first. False = the user said no."""
     from core.tls import KnownHosts
@@ -98,7 +150,12 @@ async def ensure_trusted(parent: QWidget, client: ClientConfig) -> bool:
     key = host_port(client)
     if store.get(key) is not None:
         return True  # known: the core compares and refuses a changed certificate
-    fp = await probe_fingerprint(client)
+    try:
+        fp = await probe_fingerprint(client, diagnose.PROBE_TIMEOUT * 2)
+    except (OSError, asyncio.TimeoutError) as e:  # ssl.SSLError is an OSError
+        host, port = parse_addr(client.server)
+        d = await diagnose.check_reachable(host, port, True) or diagnose.classify(e, key, True)
+        raise diagnose.ConnectionProblem(d) from None
     dlg = TofuDialog(client.server, fp, parent)
     parent.tofu_dialog = dlg  # type: ignore[attr-defined]  # tests find it here
     clicked: list[object] = []
@@ -114,20 +171,39 @@ async def ensure_trusted(parent: QWidget, client: ClientConfig) -> bool:
 
 
 async def test_connection(parent: QWidget, client: ClientConfig) -> str:
-    """Log in once with ``client`` (no listeners, no mappings); the success text, or raise with the reason."""
+    """Log in once with ``client`` (no listeners, no mappings); the success text, or raise
+    ``diagnose.ConnectionProblem`` saying what is wrong (refused, timed out, TLS on one side
+    only, wrong login, certificate changed...)."""
     from core.client import CenterClient
+    from core.tls import format_fingerprint
 
+    host, port = parse_addr(client.server)
+    addr = host_port(client)
+    problem = await diagnose.check_reachable(host, port, client.tls.enabled)
+    if problem is not None:  # no login attempted: nothing listens, or TLS on one side only
+        raise diagnose.ConnectionProblem(problem)
     if not await ensure_trusted(parent, client):
-        raise ConnectionAbortedError("the server's certificate was not trusted")
+        raise NotTrustedError("the server's certificate was not trusted")
     probe = dataclasses.replace(client, mappings=[], proxies=[], direct=False)
     cli = CenterClient(probe)
     await cli.start()
     try:
-        await cli.wait_connected(TEST_TIMEOUT)
-        fp = f" · certificate sha256 {cli.server_fingerprint[:16]}…" if cli.server_fingerprint else ""
-        return f"Connected to {client.server} and logged in{fp}."
+        try:
+            await cli.wait_connected(TEST_TIMEOUT)
+        except (WmproxyError, asyncio.TimeoutError) as e:
+            raise diagnose.ConnectionProblem(
+                diagnose.classify(cli.last_exception or e, addr, client.tls.enabled, cli.last_error)) from None
+        if cli.server_fingerprint:
+            return QCoreApplication.translate("ProfilesPage", "Connected to {s} and logged in. "
+                                              "Certificate SHA-256 {fp}").format(
+                s=client.server, fp=format_fingerprint(cli.server_fingerprint))
+        return QCoreApplication.translate("ProfilesPage", "Connected to {s} and logged in.").format(s=client.server)
     finally:
         await cli.stop()
+
+
+class NotTrustedError(WmproxyError):
+    """The user declined the server's certificate."""
 
 
 # ------------------------------------------------------------------ the dialog
@@ -142,7 +218,9 @@ class ProfileDialog(QDialog):
         self.store = store
         self.original = profile
         self.saved: Profile | None = None
-        p = profile or Profile(new_id(), store.unique_name("My server"), ClientConfig())
+        # new profiles speak TLS like the server's default, trusting its certificate on first use
+        p = profile or Profile(new_id(), store.unique_name(self.tr("My server")),
+                               ClientConfig(tls=ClientTls(enabled=True, tofu=True)))
         try:
             self.has_password = bool(profile and store.password(profile.id))
         except Exception:
@@ -166,7 +244,7 @@ class ProfileDialog(QDialog):
 
         self.tls = QComboBox()
         for key, label in TLS_CHOICES:
-            self.tls.addItem(self.tr(label), key)
+            self.tls.addItem(_t(label), key)
         self.tls.setCurrentIndex(self.tls.findData(tls_mode(c.tls)))
         self.form.add("tls", self.tr("Encryption"), self.tls)
         self.ca_file = self._file_row("ca_file", self.tr("CA certificate"), c.tls.ca_file or "",
@@ -260,23 +338,23 @@ class ProfileDialog(QDialog):
         mode = self.mode()
         user = self.username.text().strip()
         if user and not self.password.text() and not self.has_password:
-            out["password"] = "enter the password for this username"
+            out["password"] = self.tr("enter the password for this username")
         if self.password.text() and not user:
-            out["username"] = "a password needs a username"
+            out["username"] = self.tr("a password needs a username")
         if mode == "ca":
             ca = self.ca_file.text().strip()
             if not ca:
-                out["ca_file"] = "choose the CA certificate file"
+                out["ca_file"] = self.tr("choose the CA certificate file")
             elif not Path(ca).expanduser().is_file():
-                out["ca_file"] = "no such file"
+                out["ca_file"] = self.tr("no such file")
         if mode == "pin" and (p := fingerprint_problem(self.fingerprint.text())):
             out["fingerprint"] = p
         cert, key = self.cert_file.text().strip(), self.key_file.text().strip()
         if bool(cert) != bool(key):
-            out["key_file" if cert else "cert_file"] = "a client certificate needs both the certificate and its key"
+            out["key_file" if cert else "cert_file"] = self.tr("a client certificate needs both the certificate and its key")
         for k, v in (("cert_file", cert), ("key_file", key)):
             if v and k not in out and not Path(v).expanduser().is_file():
-                out[k] = "no such file"
+                out[k] = self.tr("no such file")
         if not out and (err := client_problem(self.client())):
             field = (err.key or "").rsplit(".", 1)[-1]
             out[field if field in self.form.errors else "server"] = err.problem
@@ -306,10 +384,21 @@ class ProfileDialog(QDialog):
             self.validate()
 
         def failed(e: BaseException) -> None:
-            set_status(self.test_status, self.tr("Failed: {e}").format(e=error_text(e)), "error")
+            if isinstance(e, NotTrustedError):
+                set_status(self.test_status, self.tr("Not connected: the server's certificate was not trusted."),
+                           "warn")
+            else:
+                set_status(self.test_status, error_text(e), "error")
             self.validate()
+            d = getattr(e, "diagnosis", None)
+            if d is not None and d.kind == diagnose.CERT_CHANGED:
+                spawn(self._offer_new(cfg, d))
 
         self.test_task = spawn(test_connection(self, cfg), done, failed)
+
+    async def _offer_new(self, cfg: ClientConfig, d: diagnose.Diagnosis) -> None:
+        if await offer_new_certificate(self, cfg.server, known_hosts_path(cfg), d):
+            set_status(self.test_status, self.tr("The new certificate is trusted. Test again to connect."), "ok")
 
     def save(self) -> None:
         if not self.validate():
@@ -331,7 +420,8 @@ class ProfileDialog(QDialog):
 # ------------------------------------------------------------------ the page
 
 class ProfilesPage(QWidget):
-    COLS = ("Name", "Server", "Security", "Status")
+    COLS = (QT_TRANSLATE_NOOP("ProfilesPage", "Name"), QT_TRANSLATE_NOOP("ProfilesPage", "Server"),
+            QT_TRANSLATE_NOOP("ProfilesPage", "Encryption"), QT_TRANSLATE_NOOP("ProfilesPage", "Status"))
 
     def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -342,12 +432,15 @@ class ProfilesPage(QWidget):
 
         self.table = QTableWidget(0, len(self.COLS))
         self.table.setObjectName("profiles")
-        self.table.setHorizontalHeaderLabels([self.tr(c) for c in self.COLS])
+        self.table.setHorizontalHeaderLabels([_t(c) for c in self.COLS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)  # the status (and its reason) takes the rest
+        self.table.setWordWrap(False)
         self.table.itemSelectionChanged.connect(self._sync_buttons)
         self.table.doubleClicked.connect(lambda _i: self.edit_selected())
 
@@ -355,19 +448,27 @@ class ProfilesPage(QWidget):
             self.tr("No server profiles yet"),
             self.tr("Add the wmproxy server you connect to, import an existing wmproxy config "
                     "(client.toml / client.yaml), or paste a wmproxy:// link someone shared."),
-            [(self.tr("New profile…"), self.new_profile), (self.tr("Import file…"), self.import_file_dialog),
-             (self.tr("Paste link…"), self.import_link_dialog)])
+            [(self.tr("Paste link…"), self.import_link_dialog), (self.tr("New profile…"), self.new_profile),
+             (self.tr("Import file…"), self.import_file_dialog)])
+        self.clipboard_button = QPushButton()
+        self.clipboard_button.setObjectName("fromClipboard")
+        self.clipboard_button.clicked.connect(lambda: self.import_link(self._clipboard_link()))
+        self.clipboard_button.hide()
+        self.empty.layout().insertWidget(self.empty.layout().count() - 1, self.clipboard_button, 0,
+                                         Qt.AlignmentFlag.AlignHCenter)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.table)
 
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
-        for key, label, slot in (("new", "New…", self.new_profile), ("edit", "Edit…", self.edit_selected),
-                                 ("delete", "Delete", self.delete_selected),
-                                 ("connect", "Connect", self.toggle_selected),
-                                 ("import", "Import", None), ("export", "Export", None)):
-            b = QPushButton(self.tr(label))
+        for key, label, slot in (("new", self.tr("New…"), self.new_profile),
+                                 ("edit", self.tr("Edit…"), self.edit_selected),
+                                 ("delete", self.tr("Delete"), self.delete_selected),
+                                 ("connect", self.tr("Connect"), self.toggle_selected),
+                                 ("reconnect", self.tr("Reconnect now"), self.reconnect_selected),
+                                 ("import", self.tr("Import"), None), ("export", self.tr("Export"), None)):
+            b = QPushButton(label)
             b.setObjectName(key)
             if slot is not None:
                 b.clicked.connect(slot)
@@ -392,6 +493,10 @@ class ProfilesPage(QWidget):
         if hasattr(controller, "state_changed"):
             controller.state_changed.connect(self._on_state)
             controller.error.connect(self._on_error)
+        if hasattr(controller, "tick"):
+            controller.tick.connect(self._on_tick)  # countdowns
+        self.setAcceptDrops(True)  # a wmproxy:// link dropped anywhere on the page is imported
+        self._status_owner: str | None = None  # the profile whose error the status line shows
         self.reload()
 
     # ---- table
@@ -406,7 +511,7 @@ class ProfilesPage(QWidget):
         for r, p in enumerate(profiles):
             mode = tls_mode(p.client.tls)
             cells = (p.name, p.client.server + (f"  ({p.client.username})" if p.client.username else ""),
-                     dict(TLS_CHOICES)[mode].split(" (")[0], "")
+                     _t(TLS_SHORT[mode]), "")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, p.id)
@@ -432,32 +537,74 @@ class ProfilesPage(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
 
-    def _show_state(self, row: int, profile_id: str) -> None:
+    def state_text(self, profile_id: str) -> str:
+        """Status cell: the state, the reason of an error, and the countdown to the next attempt."""
         state = self.controller.state(profile_id)
-        text = self.tr(STATE_TEXT.get(state, state))
+        text = _t(STATE_TEXT.get(state, state))
         if state == "error" and profile_id in self._errors:
             text += f": {self._errors[profile_id]}"
+        links = getattr(self.controller, "links", lambda _p: [])(profile_id)
+        waits = [n for n in (l.retry_in() for l in links) if n is not None]
+        if waits and state != "connected":
+            text += " · " + self.tr("next try in {n} s").format(n=min(waits))
+        return text
+
+    def _show_state(self, row: int, profile_id: str) -> None:
+        state = self.controller.state(profile_id)
+        text = self.state_text(profile_id)
         item = self.table.item(row, 3)
         item.setText(text)
         item.setToolTip(text)
         color = STATE_COLOR.get(state)
         item.setData(Qt.ItemDataRole.ForegroundRole, QColor(color) if color else None)
 
+    def _on_tick(self) -> None:
+        for r in range(self.table.rowCount()):
+            pid = self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)
+            if self.controller.state(pid) != "stopped":
+                self._show_state(r, pid)
+        self._sync_buttons()
+
     def _on_state(self, profile_id: str, state: str) -> None:
-        if state == "connected":
+        if state in ("connected", "stopped"):
             self._errors.pop(profile_id, None)
+            if self._status_owner == profile_id:  # the link is back: its red line goes
+                self._status_owner = None
+                set_status(self.status, self.tr("{name}: connected.").format(name=self._name(profile_id))
+                           if state == "connected" else "", "ok")
         r = self._row_of(profile_id)
         if r >= 0:
             self._show_state(r, profile_id)
         self._sync_buttons()
 
+    def _name(self, profile_id: str) -> str:
+        p = self.store.get(profile_id)
+        return p.name if p else profile_id
+
     def _on_error(self, profile_id: str, text: str) -> None:
         self._errors[profile_id] = text
-        p = self.store.get(profile_id)
-        set_status(self.status, f"{p.name if p else profile_id}: {text}", "error")
+        self._status_owner = profile_id
+        set_status(self.status, f"{self._name(profile_id)}: {text}", "error")
         r = self._row_of(profile_id)
         if r >= 0:
             self._show_state(r, profile_id)
+        d = getattr(self.controller, "diagnosis", lambda _p: None)(profile_id)
+        if d is not None and d.kind == diagnose.CERT_CHANGED and getattr(self, "_offering", None) != profile_id:
+            self._offering = profile_id
+            spawn(self._offer_new(profile_id, d))
+
+    async def _offer_new(self, profile_id: str, d: diagnose.Diagnosis) -> None:
+        try:
+            p = self.store.get(profile_id)
+            if p is None:
+                return
+            if await offer_new_certificate(self, p.client.server, known_hosts_path(p.client), d):
+                set_status(self.status, self.tr("{name}: the new certificate is trusted; connecting…").format(
+                    name=p.name), "ok")
+                self._status_owner = None
+                await self.controller.connect_profile(profile_id)
+        finally:
+            self._offering = None
 
     def _active(self, profile_id: str) -> bool:
         """Running or retrying: what Connect/Disconnect would stop."""
@@ -472,6 +619,13 @@ class ProfilesPage(QWidget):
             self.buttons[k].setEnabled(pid is not None)
         running = pid is not None and self._active(pid)
         self.buttons["connect"].setText(self.tr("Disconnect") if running else self.tr("Connect"))
+        waiting = pid is not None and pid in getattr(self.controller, "waiting", lambda: [])()
+        self.buttons["reconnect"].setVisible(waiting)
+
+    def reconnect_selected(self) -> None:
+        pid = self.selected_id()
+        if pid:
+            self.controller.reconnect_now(pid)
 
     # ---- profile dialog
     def new_profile(self) -> None:
@@ -562,27 +716,92 @@ class ProfilesPage(QWidget):
             name=p.name, n=len(p.client.mappings)), "ok")
         return p
 
-    def import_link_dialog(self) -> None:
+    @staticmethod
+    def _clipboard_link() -> str:
         text = QGuiApplication.clipboard().text().strip()
+        return text if text.startswith("wmproxy://") and "\n" not in text else ""
+
+    def showEvent(self, event: Any) -> None:
+        """Re-read profiles (the tray or a link may have added one); on first start a wmproxy:// link
+        already in the clipboard is offered with one button."""
+        self.reload()
+        link = self._clipboard_link()
+        if link:
+            try:
+                name = self.store.parse_link(link).name
+            except Exception:
+                link = ""
+        self.clipboard_button.setVisible(bool(link))
+        if link:
+            self.clipboard_button.setText(self.tr("Use the link in the clipboard ({name})").format(name=name))
+        super().showEvent(event)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().text().strip().startswith("wmproxy://"):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        text = event.mimeData().text().strip()
+        if text.startswith("wmproxy://"):
+            event.acceptProposedAction()
+            self.import_link(text)
+
+    def import_link_dialog(self) -> None:
         dlg = QInputDialog(self)
         dlg.setObjectName("linkDialog")
         dlg.setWindowTitle(self.tr("Import link"))
-        dlg.setLabelText(self.tr("Paste a wmproxy:// link:"))
-        dlg.setTextValue(text if text.startswith("wmproxy://") else "")
+        dlg.setLabelText(self.tr("Paste the wmproxy:// link the server printed or someone shared:"))
+        dlg.setTextValue(self._clipboard_link())
+        dlg.resize(max(dlg.width(), 560), dlg.height())
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.textValueSelected.connect(self.import_link)
+        self.link_dialog = dlg
         dlg.open()
 
     def import_link(self, text: str) -> Profile | None:
+        """Add the link's profile; when it names a user, ask for the password once (to the keyring)."""
         try:
             p = self.store.import_link(text)
         except Exception as e:
             set_status(self.status, self.tr("Not imported: {e}").format(e=error_text(e)), "error")
             return None
         self.reload(select=p.id)
-        set_status(self.status, self.tr("Imported {name}. Enter its password with Edit if it needs one.").format(
-            name=p.name), "ok")
+        self.clipboard_button.hide()
+        if p.client.username:
+            self.ask_password(p)
+        else:
+            self._imported(p)
         return p
+
+    def ask_password(self, p: Profile) -> QInputDialog:
+        dlg = QInputDialog(self)
+        dlg.setObjectName("passwordDialog")
+        dlg.setWindowTitle(self.tr("Password"))
+        dlg.setLabelText(self.tr("Password of {user} on {server}\n(kept in your OS keyring, never in a file):")
+                         .format(user=p.client.username, server=p.client.server))
+        dlg.setTextEchoMode(QLineEdit.EchoMode.Password)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def chosen(pw: str) -> None:
+            if not pw:
+                return
+            try:
+                self.store.set_password(p.id, pw)
+            except Exception as e:
+                set_status(self.status, error_text(e), "error")
+                return
+            self._imported(p)
+
+        dlg.textValueSelected.connect(chosen)
+        dlg.rejected.connect(lambda: set_status(self.status, self.tr(
+            "Imported {name} without a password: enter it with Edit before connecting.").format(name=p.name), "warn"))
+        self.password_dialog = dlg
+        dlg.open()
+        return dlg
+
+    def _imported(self, p: Profile) -> None:
+        set_status(self.status, self.tr("Imported {name}. Next: add a mapping on the Mappings page, then "
+                                        "Connect.").format(name=p.name), "ok")
 
     def export_file_dialog(self) -> None:
         p = self.store.get(self.selected_id() or "")

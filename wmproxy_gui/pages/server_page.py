@@ -11,11 +11,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QPushButton, QSplitter, QStackedWidget, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QListWidget, QPushButton, QScrollArea, QSplitter, QStackedWidget,
+                               QTableView, QVBoxLayout, QWidget)
 
 from core import paths
 from core.config import DEFAULT_CENTER_PORT, Config, ServerConfig, load_config, save_config, validate_config
@@ -26,9 +26,17 @@ from ..widgets.common import EmptyState, ValidatedForm, error_text, set_status, 
 from .validation import address_problem
 
 SERVER_FILE = "server.toml"
-MAP_BINDS = (("map_http_bind", "HTTP mappings"), ("map_https_bind", "HTTPS mappings"),
-             ("map_tcp_bind", "TCP mappings"), ("map_proxy_bind", "Proxy (exit) port"))
-STATE_TEXT = {"stopped": "Stopped", "starting": "Starting…", "running": "Running", "error": "Error"}
+MAP_BINDS = (("map_http_bind", QT_TRANSLATE_NOOP("ServerPage", "HTTP mappings")),  # marked for lupdate
+             ("map_https_bind", QT_TRANSLATE_NOOP("ServerPage", "HTTPS mappings")),
+             ("map_tcp_bind", QT_TRANSLATE_NOOP("ServerPage", "TCP mappings")),
+             ("map_proxy_bind", QT_TRANSLATE_NOOP("ServerPage", "Proxy (exit) port")))
+STATE_TEXT = {"stopped": QT_TRANSLATE_NOOP("ServerPage", "Stopped"),
+              "starting": QT_TRANSLATE_NOOP("ServerPage", "Starting…"),
+              "running": QT_TRANSLATE_NOOP("ServerPage", "Running"), "error": QT_TRANSLATE_NOOP("ServerPage", "Error")}
+
+
+def _t(text: str) -> str:
+    return QCoreApplication.translate("ServerPage", text)
 
 
 def server_settings_path() -> Path:
@@ -86,7 +94,7 @@ class ServerPage(QWidget):
         self.form.add("allow_anonymous", "", self.anonymous)
         self.map_binds: dict[str, QLineEdit] = {}
         for key, label in MAP_BINDS:
-            self.map_binds[key] = self.form.add(key, self.tr(label), QLineEdit(
+            self.map_binds[key] = self.form.add(key, _t(label), QLineEdit(
                 getattr(cfg, key) or "", placeholderText=self.tr("(off)")))
         for w in (self.bind, self.cert_file, self.key_file, self.username, self.password, *self.map_binds.values()):
             w.textChanged.connect(self.validate)
@@ -107,6 +115,29 @@ class ServerPage(QWidget):
         self.copy_fp = QPushButton(self.tr("Copy certificate fingerprint"))
         self.copy_fp.clicked.connect(self.copy_fingerprint)
         self.copy_fp.hide()
+        # the way in for a client: a wmproxy:// link (everything but the password) and its QR code
+        self.link_box = QGroupBox(self.tr("Connect a client"))
+        self.link_box.setObjectName("linkBox")
+        self.link_text = QLineEdit()
+        self.link_text.setObjectName("link")
+        self.link_text.setReadOnly(True)
+        self.link_hint = QLabel(self.tr("In the client's tray app: Profiles > Paste link, then type the password. "
+                                        "The link holds no password."))
+        self.link_hint.setWordWrap(True)
+        self.copy_link_button = QPushButton(self.tr("Copy link"))
+        self.copy_link_button.setObjectName("copyLink")
+        self.copy_link_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.link_text.text()))
+        self.qr = QLabel()
+        self.qr.setObjectName("qr")
+        self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        ll = QVBoxLayout(self.link_box)
+        lrow = QHBoxLayout()
+        lrow.addWidget(self.link_text, 1)
+        lrow.addWidget(self.copy_link_button)
+        ll.addLayout(lrow)
+        ll.addWidget(self.link_hint)
+        ll.addWidget(self.qr)
+        self.link_box.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.import_button)
@@ -119,6 +150,11 @@ class ServerPage(QWidget):
         sl.addWidget(self.copy_fp)
         sl.addWidget(self.status)
         sl.addStretch(1)
+        settings_scroll = QScrollArea()  # a long form at 200 % scale scrolls instead of clipping
+        settings_scroll.setWidgetResizable(True)
+        # (no horizontal bar in normal sizes: the long lines wrap; at 200 % and minimum size one appears)
+        settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        settings_scroll.setWidget(settings)
 
         # ---- connected clients
         self.links = LinkTableModel("server", self)
@@ -143,10 +179,13 @@ class ServerPage(QWidget):
         self.client_stack.addWidget(inner)
         clients = QGroupBox(self.tr("Connected clients"))
         QVBoxLayout(clients).addWidget(self.client_stack)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.link_box)
+        right.addWidget(clients)
 
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(settings)
-        split.addWidget(clients)
+        split.addWidget(settings_scroll)
+        split.addWidget(right)
         split.setStretchFactor(1, 2)
         QVBoxLayout(self).addWidget(split)
 
@@ -179,18 +218,23 @@ class ServerPage(QWidget):
             if value is not None and (p := address_problem(value, listen=True)):
                 out[key] = p
         if cfg.username and not self.password.text() and not self.has_password:
-            out["password"] = "enter the password clients must send"
+            out["password"] = self.tr("enter the password clients must send")
         if self.password.text() and not cfg.username:
-            out["username"] = "a password needs a username"
+            out["username"] = self.tr("a password needs a username")
         if bool(cfg.cert_file) != bool(cfg.key_file):
-            out["key_file" if cfg.cert_file else "cert_file"] = "set both the certificate and its key, or neither"
+            out["key_file" if cfg.cert_file else "cert_file"] = self.tr("set both the certificate and its key, "
+                                                                        "or neither")
         if not out:
             try:
                 validate_config(Config(server=dataclasses.replace(cfg, password="x" if cfg.username else None)),
                                 source="")
             except ConfigError as e:
                 field = (e.key or "").rsplit(".", 1)[-1]
-                problem = e.problem.replace("or allow_anonymous = true", "or tick \"Allow clients without login\"")
+                if "lets anyone in" in e.problem:
+                    problem = self.tr("anyone could connect and use this server: set a username and password, "
+                                      "or tick \"Allow clients without login\"")
+                else:
+                    problem = e.problem.replace("or allow_anonymous = true", "or tick \"Allow clients without login\"")
                 out[field if field in self.form.errors else "bind"] = problem
         return out
 
@@ -198,8 +242,9 @@ class ServerPage(QWidget):
         tls = self.tls.isChecked()
         for key in ("cert_file", "key_file"):
             self.form.setRowVisible(self.form.errors[key].parentWidget(), tls)
-        ok = self.form.show_problems(self.problems())
         running = self.controller.server is not None
+        # a running server's form is read-only: its problems are for the next start, not now
+        ok = self.form.show_problems({} if running else self.problems()) and (running or not self.problems())
         self.start_button.setEnabled(ok or running)
         return ok
 
@@ -245,7 +290,7 @@ class ServerPage(QWidget):
         running = state == "running"
         self.start_button.setText(self.tr("Stop server") if state in ("running", "starting")
                                   else self.tr("Start server"))
-        self.state_label.setText(self.tr(STATE_TEXT.get(state, state)))
+        self.state_label.setText(_t(STATE_TEXT.get(state, state)))
         for w in self.form.fields.values():
             w.setEnabled(not running)
         self.import_button.setEnabled(not running)
@@ -255,19 +300,45 @@ class ServerPage(QWidget):
             if srv.fingerprint:
                 from core.tls import format_fingerprint
 
-                lines.append(self.tr("certificate SHA-256: {fp}").format(fp=format_fingerprint(srv.fingerprint)))
-            set_status(self.listening, self.tr("Listening - ") + " · ".join(lines), "ok")
+                fp = format_fingerprint(srv.fingerprint)  # 95 characters: two lines of 16 bytes
+                lines.append(self.tr("certificate SHA-256: {fp}").format(fp=f"<br><code>{fp[:47]}<br>{fp[48:]}</code>"))
+            set_status(self.listening, self.tr("Listening - ") + "<br>".join(lines), "ok")
             set_status(self.status, "")
             self.copy_fp.setVisible(bool(srv.fingerprint))
+            self.show_link(self.client_link())
         else:
             self.listening.setText("")
             self.copy_fp.hide()
+            self.show_link("")
         self.validate()
+
+    def client_link(self) -> str:
+        """The wmproxy:// link for the running server: a reachable address, the user, the pinned certificate."""
+        from core.headless import client_link, reachable_hosts
+
+        srv = self.controller.server
+        if srv is None or "center" not in srv.addresses:
+            return ""
+        bind_host = srv.addresses["center"][0]
+        hosts = reachable_hosts(bind_host) or ["127.0.0.1"]
+        return client_link(hosts[0], srv.addresses["center"][1], getattr(srv.cfg, "username", None),
+                           srv.fingerprint if getattr(srv.cfg, "tls", False) else None)
+
+    def show_link(self, link: str) -> None:
+        self.link_box.setVisible(bool(link))
+        self.link_text.setText(link)
+        self.link_text.setCursorPosition(0)
+        if link:
+            from ..widgets.qr import qr_pixmap
+
+            self.qr.setPixmap(qr_pixmap(link, module=3))
 
     def copy_fingerprint(self) -> None:
         srv = self.controller.server
         if srv is not None and srv.fingerprint:
-            QGuiApplication.clipboard().setText(srv.fingerprint)
+            from core.tls import format_fingerprint
+
+            QGuiApplication.clipboard().setText(format_fingerprint(srv.fingerprint))
 
     # ---- clients
     def refresh(self) -> None:
@@ -298,7 +369,8 @@ class ServerPage(QWidget):
         snap = getattr(self, "_snap", None)
         chans = [c for c in (snap.channels if snap else ()) if c.link == lid]
         self.client_detail.addItem(self.tr("{peer} as {user}, {tls}").format(
-            peer=link.peer, user=link.username or self.tr("(anonymous)"), tls="TLS" if link.tls else "plain TCP"))
+            peer=link.peer, user=link.username or self.tr("(anonymous)"),
+            tls="TLS" if link.tls else self.tr("plain TCP")))
         if not link.mappings:
             self.client_detail.addItem(self.tr("No mappings announced."))
         for label in link.mappings:  # "name (mode)" as the server records them

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QSplitter,
-                               QStackedWidget, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+                               QSplitter, QStackedWidget, QTabWidget, QTableView, QVBoxLayout, QWidget)
 
 from core.stats import Snapshot
 
-from ..models import KEY_ROLE, ChannelFilterModel, ChannelTableModel, TotalsModel, fmt_bytes, fmt_rate
+from ..models import (KEY_ROLE, ChannelFilterModel, ChannelTableModel, ClosedTableModel, RateWindow, TotalsModel,
+                      fmt_bytes, fmt_rate)
 from ..widgets.common import EmptyState
 from ..widgets.graph import ThroughputGraph
 
@@ -28,18 +29,28 @@ class TrafficPage(QWidget):
         self.model = ChannelTableModel(controller.stats, self)
         self.proxy = ChannelFilterModel(self.model, self)
         self.totals = TotalsModel(self)
-        self._prev: Snapshot | None = None
+        self.closed = ClosedTableModel(self)
+        self.closed_proxy = ChannelFilterModel(self.closed, self)
+        self.window = RateWindow()  # the summary's and the graph's rates: same 3 s window as the rows
         self.selected_key: int | None = None
 
         self.filter = QLineEdit(placeholderText=self.tr("Filter by mapping, peer or target…"))
         self.filter.setClearButtonEnabled(True)
         self.filter.setObjectName("filter")
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self.closed_proxy.setFilterFixedString)
         self.summary = QLabel()
         self.summary.setObjectName("summary")
+        self.summary.setWordWrap(True)
+        self.close_button = QPushButton(self.tr("Close connection"))
+        self.close_button.setObjectName("closeChannel")
+        self.close_button.setToolTip(self.tr("Close the selected live connection"))
+        self.close_button.setEnabled(False)
+        self.close_button.clicked.connect(self.close_selected)
         top = QHBoxLayout()
         top.addWidget(self.filter, 2)
         top.addWidget(self.summary, 3)
+        top.addWidget(self.close_button)
 
         self.table = QTableView()
         self.table.setObjectName("channels")
@@ -52,10 +63,26 @@ class TrafficPage(QWidget):
         self.table.setAlternatingRowColors(True)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setStretchLastSection(True)
-        for col, w in ((0, 150), (1, 170), (2, 200), (3, 90), (4, 90), (5, 100)):
+        hh.setSectionResizeMode(ChannelTableModel.TARGET, QHeaderView.ResizeMode.Stretch)  # the long one gives
+        hh.setStretchLastSection(False)  # so the Age column is never under the scrollbar
+        for col, w in ((0, 110), (1, 140), (3, 72), (4, 72), (5, 84), (6, 56)):
             self.table.setColumnWidth(col, w)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        self.closed_view = QTableView()
+        self.closed_view.setObjectName("closedChannels")
+        self.closed_view.setModel(self.closed_proxy)
+        self.closed_view.setSortingEnabled(True)
+        self.closed_view.sortByColumn(ClosedTableModel.CLOSED_AT, Qt.SortOrder.DescendingOrder)
+        self.closed_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.closed_view.verticalHeader().hide()
+        self.closed_view.setAlternatingRowColors(True)
+        self.closed_view.setWordWrap(False)  # long reasons are cut with "…" (the tooltip has them whole)
+        ch = self.closed_view.horizontalHeader()
+        ch.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        ch.setStretchLastSection(True)  # the reason
+        for col, w in ((0, 130), (1, 150), (2, 150), (3, 80), (4, 80), (5, 80), (6, 80)):
+            self.closed_view.setColumnWidth(col, w)
 
         self.empty = EmptyState(
             self.tr("No open channels"),
@@ -64,6 +91,10 @@ class TrafficPage(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.table)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("trafficTabs")
+        self.tabs.addTab(self.stack, self.tr("Open"))
+        self.tabs.addTab(self.closed_view, self.tr("Closed"))
 
         self.graph = ThroughputGraph(GRAPH_SPAN)
         self.graph.setObjectName("graph")
@@ -77,7 +108,8 @@ class TrafficPage(QWidget):
         header = self.totals_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name takes what is left
-        self.totals_view.setMinimumWidth(360)
+        header.setMinimumSectionSize(60)
+        self.totals_view.setMinimumWidth(260)
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.graph)
@@ -85,7 +117,7 @@ class TrafficPage(QWidget):
         bottom.setStretchFactor(0, 3)
         bottom.setStretchFactor(1, 2)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.stack)
+        split.addWidget(self.tabs)
         split.addWidget(bottom)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
@@ -98,12 +130,8 @@ class TrafficPage(QWidget):
 
     # ---- per-second update
     def _on_snapshot(self, snap: Snapshot) -> None:
-        prev, self._prev = self._prev, snap
-        up_rate = down_rate = 0.0
-        if prev is not None and snap.taken > prev.taken:
-            dt = snap.taken - prev.taken
-            up_rate = max(0, snap.total_up - prev.total_up) / dt
-            down_rate = max(0, snap.total_down - prev.total_down) / dt
+        up_rate, down_rate = self.window.add(snap.taken, snap.total_up, snap.total_down)
+        self.closed.apply(self.controller.stats)
         values = {"up": up_rate, "down": down_rate}
         if self.selected_key is not None:
             if self.model.record(self.selected_key) is None:  # the channel closed
@@ -115,9 +143,18 @@ class TrafficPage(QWidget):
         self.totals.apply(snap)
         n = len(snap.channels)
         self.stack.setCurrentWidget(self.table if n else self.empty)
+        self.tabs.setTabText(0, self.tr("Open ({n})").format(n=n))
+        self.tabs.setTabText(1, self.tr("Closed ({n})").format(n=self.closed.rowCount()))
         self.summary.setText(self.tr("{n} open · total ↑ {up} ↓ {down} · now ↑ {ur} ↓ {dr}").format(
             n=n, up=fmt_bytes(snap.total_up), down=fmt_bytes(snap.total_down), ur=fmt_rate(up_rate),
             dr=fmt_rate(down_rate)))
+        self.close_button.setEnabled(self.selected_key is not None)
+
+    def close_selected(self) -> bool:
+        """Close the selected live connection (the peer sees it closed; it moves to the Closed tab)."""
+        if self.selected_key is None:
+            return False
+        return bool(self.controller.close_channel(self.selected_key))
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -125,6 +162,7 @@ class TrafficPage(QWidget):
         if key == self.selected_key:
             return
         self.selected_key = key
+        self.close_button.setEnabled(key is not None)
         self.graph.remove_series("sel")
         if key is not None:
             rec = self.model.record(key)

@@ -62,17 +62,11 @@ async def ask(dialog: QDialog) -> int:
 
 
 def error_text(exc: BaseException) -> str:
-    """One line for the user: our own errors already say what to do; others get their type."""
-    from core.errors import WmproxyError
+    """One line for the user, translated, never raw exception text (that goes to the log)."""
+    from ..diagnosis import error_text as worded
 
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, WmproxyError):
-        return text or type(exc).__name__
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    log.debug("shown to the user as a one-liner: %r", exc)
+    return worded(exc)
 
 
 class ErrorLabel(QLabel):

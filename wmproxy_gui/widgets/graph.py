@@ -57,6 +57,17 @@ class ThroughputGraph(QWidget):
     def peak(self) -> float:
         return max((max(s.samples, default=0.0) for s in self.series.values()), default=0.0)
 
+    def scale_top(self) -> float:
+        """The axis maximum: a robust peak, so one start-up spike does not flatten the next minutes.
+
+        The 95th percentile of the visible samples, with head room; a spike above it is drawn
+        clipped at the top. With few samples (or a flat line) it is just the peak."""
+        values = sorted(v for s in self.series.values() for v in s.samples if v > 0)
+        if len(values) < 20:
+            return _nice_ceiling(values[-1] if values else 0.0)
+        robust = values[min(len(values) - 1, int(len(values) * 0.95))] * 1.2
+        return _nice_ceiling(min(values[-1], robust))
+
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -65,7 +76,7 @@ class ThroughputGraph(QWidget):
         fm = p.fontMetrics()
         left = fm.horizontalAdvance("999.9 MiB/s") + 8
         plot = QRectF(left, 8, max(10, self.width() - left - 8), max(10, self.height() - 8 - fm.height() * 2 - 8))
-        top_value = _nice_ceiling(self.peak())
+        top_value = self.scale_top()
 
         grid = QPen(pal.mid().color())
         grid.setStyle(Qt.PenStyle.DotLine)
@@ -80,9 +91,9 @@ class ThroughputGraph(QWidget):
         p.setPen(pal.text().color())
         minutes = self.span / 60
         p.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
-                   Qt.AlignmentFlag.AlignLeft, f"-{minutes:g} min")
+                   Qt.AlignmentFlag.AlignLeft, self.tr("{n} min ago").format(n=f"{minutes:g}"))
         p.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
-                   Qt.AlignmentFlag.AlignRight, "now")
+                   Qt.AlignmentFlag.AlignRight, self.tr("now"))
 
         step = plot.width() / max(1, self.span - 1)
         x_legend = plot.left()
@@ -92,7 +103,7 @@ class ThroughputGraph(QWidget):
                 path = QPainterPath()
                 x0 = plot.right() - (n - 1) * step
                 for i, v in enumerate(s.samples):
-                    pt = QPointF(x0 + i * step, plot.bottom() - plot.height() * (v / top_value))
+                    pt = QPointF(x0 + i * step, plot.bottom() - plot.height() * min(1.0, v / top_value))
                     path.moveTo(pt) if i == 0 else path.lineTo(pt)
                 pen = QPen(s.color, 2)
                 if s.dashed:

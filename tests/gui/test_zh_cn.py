@@ -1,0 +1,163 @@
+"""The app started in 简体中文: no visible widget text, header, button, action or tray menu entry is English.
+
+Names and numbers stay as they are (TLS, HTTP, SOCKS5, CA, SHA-256, wmproxy-gui, URLs, addresses);
+everything else a user reads must be translated. Each page is shown with data in it (a profile with
+mappings, a connected tunnel, a running server) so the strings of filled tables count too.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import wait_until  # tests/gui/conftest.py
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QComboBox, QGroupBox, QHeaderView, QLabel,
+                               QLineEdit,
+                               QTabWidget, QWidget)
+
+from core.config import ClientConfig, MappingConfig, ProxyListenerConfig
+from core.stats import Stats
+from wmproxy_gui.profiles import Profile, new_id
+
+pytestmark = pytest.mark.timeout(120)
+
+# what may stay Latin: product and protocol names, units, placeholders of addresses
+ALLOWED = {"TLS", "HTTP", "HTTPS", "SOCKS5", "TCP", "CA", "SHA", "SNI", "PEM", "URL", "IP", "DNS", "KiB", "MiB",
+           "GiB", "TiB", "B", "s", "wmproxy", "gui", "toml", "yaml", "yml", "crt", "cer", "key", "der", "http",
+           "https", "tcp", "proxy", "socks", "min", "localhost", "example", "com", "app", "Ctrl", "PNG", "ID",
+           "TOML", "YAML", "SOCKS", "host", "port",  # format names and the host:port notation
+           "English",  # the language's own name in the language list
+           "Qt", "PySide", "Python", "linux", "win", "darwin",  # the About line's versions
+           # the inspector: HTTP methods, status classes (2xx), formats and tool names
+           "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "xx", "API", "CSV", "JSON", "XML", "curl",
+           "ngrok"}
+USER_DATA = {"web", "ssh", "mixed"}  # names the test's profile gives its mappings: the user's words
+WORD = re.compile(r"[A-Za-z]{2,}")
+SKIP = re.compile(r"(wmproxy://\S+|https?://\S+|\S+\.(toml|yaml|crt|key|pem)\b|[\w.-]+:\d+|/\S+|"
+                  r"[0-9A-F]{2}(:[0-9A-F]{2})+|\{[^}]*\}|%\d)")
+
+
+def english_words(text: str) -> list[str]:
+    text = SKIP.sub(" ", text)
+    return [w for w in WORD.findall(text) if w not in ALLOWED and w not in USER_DATA]
+
+
+def texts_of(root: QWidget) -> list[tuple[str, str]]:
+    """(where, text) for every visible string under ``root``."""
+    out: list[tuple[str, str]] = []
+    for w in [root, *root.findChildren(QWidget)]:
+        if not w.isVisibleTo(root) and w is not root:
+            continue
+        name = f"{type(w).__name__}#{w.objectName()}"
+        if isinstance(w, QLabel):
+            out.append((name, w.text()))
+        elif isinstance(w, QAbstractButton):
+            out.append((name, w.text()))
+            out.append((name + ".tooltip", w.toolTip()))
+            if getattr(w, "menu", lambda: None)() is not None:
+                out += [(name + ".menu", a.text()) for a in w.menu().actions()]
+        elif isinstance(w, QGroupBox):
+            out.append((name, w.title()))
+        elif isinstance(w, QLineEdit):
+            out.append((name + ".placeholder", w.placeholderText()))
+        elif isinstance(w, QComboBox):
+            out += [(name, w.itemText(i)) for i in range(w.count())]
+        elif isinstance(w, QTabWidget):
+            out += [(name, w.tabText(i)) for i in range(w.count())]
+        if isinstance(w, QAbstractItemView) and not isinstance(w, QHeaderView) and w.model() is not None:
+            m = w.model()
+            for c in range(m.columnCount()):
+                out.append((name + ".header", str(m.headerData(c, Qt.Orientation.Horizontal) or "")))
+            user_data = w.objectName() in ("certificates", "knownHosts")  # subjects, file names, hosts
+            for r in range(0 if user_data else min(m.rowCount(), 20)):
+                for c in range(m.columnCount()):
+                    v = m.data(m.index(r, c))
+                    if isinstance(v, str):
+                        out.append((f"{name}[{r},{c}]", v))
+        for a in w.actions():
+            out.append((name + ".action", a.text()))
+    return [(where, t) for where, t in out if t]
+
+
+@pytest.fixture
+def zh(qapp):
+    from wmproxy_gui.app import install_translators
+
+    translators = install_translators(qapp, "zh_CN")
+    assert translators, "the zh_CN translation did not load"
+    yield
+    for t in translators:
+        qapp.removeTranslator(t)
+
+
+def test_app_in_zh_cn_shows_no_english(zh, qapp, qasync_loop, qrun, tmp_path: Path, profile_store, center_server,
+                                       echo_server):
+    from wmproxy_gui.app import Application
+    from wmproxy_gui.logview import LogSink
+    from wmproxy_gui.main_window import PAGE_ORDER
+    from wmproxy_gui.settings import SettingsStore
+
+    srv = center_server()
+    p = profile_store.upsert(Profile(new_id(), "家里", ClientConfig(
+        server=f"127.0.0.1:{srv.addresses['center'][1]}",
+        mappings=[MappingConfig("web", "http", "127.0.0.1:8080", domain="web.example.com"),
+                  MappingConfig("ssh", "tcp", f"{echo_server[0]}:{echo_server[1]}")],
+        proxies=[ProxyListenerConfig("mixed", bind="127.0.0.1:0", protocols=("http", "socks5"))])))
+    store = SettingsStore(tmp_path / "settings.toml")
+    settings = store.load()
+    settings.language = "zh_CN"
+    app = Application(qapp, settings_store=store, settings=settings, store=profile_store, log_sink=LogSink(),
+                      stats=Stats(), running_language="zh_CN")
+    w = app.window
+    w.resize(1100, 720)
+    w.show()
+    found: dict[str, list[str]] = {}
+
+    async def scenario() -> None:
+        assert await app.controller.connect_profile(p.id)
+        await wait_until(lambda: app.controller.state(p.id) == "connected", 15, "connected")
+        await wait_until(lambda: len(app.controller.mapping_status(p.id)) == 2, 10, "mapping verdicts")
+        app.controller._tick()
+        for key in PAGE_ORDER:
+            if key == "logs":
+                continue  # log lines are the engine's (English by design, for bug reports)
+            page = w.show_page(key)
+            if key == "mappings":
+                page.select_profile(p.id)
+                page.refresh_live()
+            if key == "profiles":
+                page.select(p.id)
+            qapp.processEvents()
+            for where, text in texts_of(page) + [("title", w.page_title.text()), ("status", w.status_text.text())]:
+                bad = english_words(text)
+                if bad:
+                    found.setdefault(f"{key}: {where}", []).append(f"{text!r} -> {bad}")
+        # the sidebar and the tray menu
+        for i in range(w.nav.count()):
+            if english_words(w.nav.item(i).text()):
+                found.setdefault("sidebar", []).append(w.nav.item(i).text())
+        app.tray.rebuild_menu()
+        for text in app.tray.all_texts():
+            bad = english_words(text.replace("家里", ""))
+            if bad:
+                found.setdefault("tray menu", []).append(f"{text!r} -> {bad}")
+        await app.controller.disconnect_profile(p.id)
+
+    try:
+        qrun(scenario(), 60)
+    finally:
+        qrun(app.controller.shutdown())
+        w.hide()
+        w.deleteLater()
+        app.tray.deleteLater()
+    assert not found, "English left in 简体中文:\n" + "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+def test_the_checker_finds_english():
+    """The check itself can fail: English words are caught, names and addresses are not."""
+    assert english_words("Add mapping") == ["Add", "mapping"]
+    assert english_words("添加映射") == []
+    assert english_words("已连接 127.0.0.1:8091 (TLS) · SHA-256 AB:CD:EF") == []
+    assert english_words("wmproxy://u@h:1?x=y 打开 http://a.example.com:80/") == []
