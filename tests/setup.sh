@@ -12,7 +12,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(
   xvfb xauth x11-utils trayer dbus dbus-x11 gnome-keyring
-  curl openssl iperf3 socat openssh-client openssh-server wrk nsis p7zip-full desktop-file-utils systemd
+  chromium curl openssl iperf3 socat openssh-client openssh-server wrk nsis p7zip-full desktop-file-utils systemd
   nginx-light haproxy nghttp2-client redis-server redis-tools
   libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
