@@ -82,7 +82,7 @@ class Upstream:
     has rules, and reports each completed exchange to its ``PublicHttp``.
     """
 
-    __slots__ = ("conn", "route", "channel", "rules", "pending", "rbuf", "state", "body", "started", "closed")
+    __slots__ = ("conn", "route", "channel", "rules", "pending", "rbuf", "state", "body", "started", "closed", "out")
 
     def __init__(self, conn: "PublicHttp", route: "Route") -> None:
         self.conn = conn
@@ -94,6 +94,7 @@ class Upstream:
         self.body: BodyReader | None = None
         self.started = False  # bytes of the current answer reached the client
         self.closed = False
+        self.out: list[bytes | memoryview] = []  # what one delivery forwards: written at once (one syscall)
         self.channel = open_http_channel(route, conn.peer, conn.dest)
         self.channel.attach(self)
 
@@ -109,8 +110,16 @@ class Upstream:
         else:
             self.rbuf += data
             self._answers()
+        self.flush()
         if not self.closed:
             self.channel.consumed(n)
+
+    def flush(self) -> None:
+        """Write what this delivery forwarded in one go (a head and its body: one syscall, not two)."""
+        out = self.out
+        if out:
+            self.conn.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
 
     def deliver_eof(self) -> None:
         self._ended(reset=False)
@@ -129,7 +138,7 @@ class Upstream:
         body = self.body
         assert body is not None
         n = body.feed(data)
-        self.conn.write(data if n == len(data) else data[:n])
+        self.out.append(data if n == len(data) else data[:n])
         if body.done:
             self._answered()
             if n < len(data) and not self.closed:
@@ -141,15 +150,14 @@ class Upstream:
         conn = self.conn
         while self.rbuf and not self.closed:
             if self.state == TUNNEL:
-                data = bytes(self.rbuf)
+                self.out.append(bytes(self.rbuf))
                 self.rbuf.clear()
-                conn.write(data)
                 return
             if self.state == BODY:
                 assert self.body is not None
                 n = self.body.feed(self.rbuf)
                 if n:
-                    conn.write(bytes(self.rbuf[:n]))
+                    self.out.append(bytes(self.rbuf[:n]))
                     del self.rbuf[:n]
                 if self.body.done:
                     self._answered()
@@ -180,19 +188,21 @@ class Upstream:
             else:
                 raw = bytes(self.rbuf[:info.head_len])
             del self.rbuf[:info.head_len]
-            conn.write(raw)
+            self.out.append(raw)
             self.started = True
             if info.status == 101:
                 if not upgrade:
                     self._bad_answer("101 Switching Protocols to a request that did not ask to upgrade")
                     return
                 self.state = TUNNEL
+                self.flush()
                 conn.tunnel(self)
                 continue
             if 100 <= info.status < 200:
                 continue  # interim (100 Continue, 103 Early Hints): the final answer follows
             if method == "CONNECT" and 200 <= info.status < 300:
                 self.state = TUNNEL
+                self.flush()
                 conn.tunnel(self)
                 continue
             self.body = BodyReader(info.body, info.length)
@@ -210,14 +220,17 @@ class Upstream:
         self.state = HEAD
         self.body = None
         self.started = False
+        self.flush()  # before the connection moves on (the next answer may be one of its own)
         self.conn.answered(self)
 
     def _bad_answer(self, why: str) -> None:
         log.info("http mapping %r (%s): bad answer from the local service: %s", self.route.entry.name,
                  self.conn.peer, why)
         if self.started:
+            self.out.clear()
             self.conn.abort()  # mid-answer: a reset, never a clean-looking end
         else:
+            self.flush()
             self.conn.fail(502, "the local service sent an invalid answer")
         self.close(reset=True)
 
@@ -228,6 +241,7 @@ class Upstream:
         self.closed = True
         conn = self.conn
         conn.forget(self)
+        self.flush()
         if self.state == TUNNEL:
             if reset:
                 conn.abort()
@@ -286,6 +300,9 @@ class PublicHttp(asyncio.Protocol):
         self._last_rx = 0.0
         self._scanned = 0
         self._closed = False
+        self._pend: list[bytes | memoryview] = []  # request bytes of one read for ...
+        self._pend_up: Upstream | None = None  # ... this channel: sent as one frame
+        self._route_cache: tuple[str, int, "Route"] | None = None  # (host, router version, its route)
 
     # ------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -316,8 +333,9 @@ class PublicHttp(asyncio.Protocol):
         if state == BODY and not self.buf:
             assert self.body is not None and self.cur is not None
             n = self.body.feed(data)
-            self.cur.send(data if n == len(data) else memoryview(data)[:n])
+            self._to(self.cur, data if n == len(data) else memoryview(data)[:n])
             if not self.body.done:
+                self._flush_up()
                 return
             self._body_done()
             if n == len(data):
@@ -325,9 +343,23 @@ class PublicHttp(asyncio.Protocol):
                 return
             data = data[n:]
         if self.state == DONE:
+            self._flush_up()
             return  # the client said Connection: close: anything after that request is ignored
         self.buf += data
         self._requests()
+
+    def _to(self, up: Upstream, data: bytes | memoryview) -> None:
+        """Queue request bytes for ``up``; what one read brings for one channel leaves as one frame."""
+        if self._pend_up is not up:
+            self._flush_up()
+            self._pend_up = up
+        self._pend.append(data)
+
+    def _flush_up(self) -> None:
+        pend, up = self._pend, self._pend_up
+        if pend and up is not None:
+            up.send(pend[0] if len(pend) == 1 else b"".join(pend))
+        pend.clear()
 
     def eof_received(self) -> bool:
         if self.state == TUNNEL and self.cur is not None:
@@ -366,13 +398,19 @@ class PublicHttp(asyncio.Protocol):
     # ------------------------------------------------------------ requests
     def _requests(self) -> None:
         """Route and forward the requests ``buf`` holds, as far as order and flow allow."""
+        try:
+            self._parse()
+        finally:
+            self._flush_up()
+
+    def _parse(self) -> None:
         while self.buf and not self._closed and "hold" not in self._pauses:
             state = self.state
             if state == BODY:
                 assert self.body is not None and self.cur is not None
                 n = self.body.feed(self.buf)
                 if n:
-                    self.cur.send(bytes(self.buf[:n]))
+                    self._to(self.cur, bytes(self.buf[:n]))
                     del self.buf[:n]
                 if not self.body.done:
                     return
@@ -382,7 +420,7 @@ class PublicHttp(asyncio.Protocol):
                 assert self.cur is not None
                 data = bytes(self.buf)
                 self.buf.clear()
-                self.cur.send(data)
+                self._to(self.cur, data)
                 return
             if state != HEAD:  # UPGRADE_WAIT: the answer decides; DONE: ignored
                 if state == UPGRADE_WAIT and len(self.buf) > self.limits.max_head:
@@ -412,9 +450,15 @@ class PublicHttp(asyncio.Protocol):
             return self._local(405, "CONNECT is not served on a mapping port")
         if self.sni and host != self.sni:
             return self._local(421, f"this connection is for {self.sni}, not for {host or '(no host)'}")
-        route = self.listeners.server.router.for_host(self.scheme, host)
-        if route is None:
-            return self._local(404, f"no mapping serves host {host or '(none)'}")
+        router = self.listeners.server.router
+        cached = self._route_cache
+        if cached is not None and cached[0] == host and cached[1] == router.version and cached[2].link.alive:
+            route = cached[2]  # the usual keep-alive connection: the same Host, request after request
+        else:
+            route = router.for_host(self.scheme, host)
+            if route is None:
+                return self._local(404, f"no mapping serves host {host or '(none)'}")
+            self._route_cache = (host, router.version, route)
         up = self.upstreams.get(id(route))
         if up is not None and up.route is not route:
             up = None
@@ -443,7 +487,7 @@ class PublicHttp(asyncio.Protocol):
         del self.buf[:info.head_len]
         up.pending.append((info.method, info.upgrade))
         self.outstanding += 1
-        up.send(raw)
+        self._to(up, raw)
         if not info.keep_alive:
             self.closing_after_answer = True
         nxt = DONE if not info.keep_alive else (UPGRADE_WAIT if info.upgrade else HEAD)
@@ -503,8 +547,10 @@ class PublicHttp(asyncio.Protocol):
                 return
             if self.state == HEAD and not self.buf:
                 self._arm(self.limits.keepalive_timeout, "idle")
-            self.resume("hold")
-        self.resume("pipeline")
+            if self._pauses:
+                self.resume("hold")
+        if self._pauses:
+            self.resume("pipeline")
         if self.buf and not self._pauses:
             self._requests()
 
@@ -517,6 +563,7 @@ class PublicHttp(asyncio.Protocol):
             if other is not up:
                 other.close()
         self.resume("upgrade")
+        self._flush_up()
         if self.buf:
             data = bytes(self.buf)
             self.buf.clear()

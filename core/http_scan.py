@@ -32,6 +32,28 @@ _FRAMING = re.compile(rb"^(host|content-length|transfer-encoding|connection|upgr
                       re.I | re.M)
 
 
+_FAST_REQUEST = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/1\.([01])\r\n")
+_FAST_STATUS = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
+
+
+def _value(low: bytes, head: bytes, key: bytes) -> bytes | None:
+    """The value of the one header ``key`` (``b"\\nname:"``) in a validated head; None if absent."""
+    i = low.find(key)
+    if i < 0:
+        return None
+    j = head.find(b"\r\n", i + 1)
+    return head[i + len(key):j].strip(b" \t")
+
+
+def _fast_keep_alive(minor: int, conn: bytes | None) -> bool:
+    if conn is None:
+        return minor >= 1
+    tokens = [t.strip() for t in conn.lower().split(b",")]
+    if b"close" in tokens:
+        return False
+    return minor >= 1 or b"keep-alive" in tokens
+
+
 @dataclass(slots=True)
 class RequestInfo:
     method: str
@@ -119,7 +141,36 @@ def scan_request(buf: bytes | bytearray, max_head: int = MAX_HEAD, max_headers: 
 
     ``scanned``: bytes already searched for the end of the head (rescans only new bytes).
     Raises ``HttpError`` (400, 431, 501, 505) for a head that must be refused.
+
+    The common head (CRLF lines, one Host, at most one Content-Length, no Transfer-Encoding, no
+    Upgrade, origin-form target) takes a fast path of a few C-level searches; anything else goes
+    the general way below, which applies the same checks in full.
     """
+    if buf[:1] not in (b"\r", b"\n"):
+        end = buf.find(b"\r\n\r\n", max(0, scanned - 3), max_head + 4)
+        if end < 0:
+            if len(buf) <= max_head:
+                return None
+        else:
+            end += 4
+            head = bytes(buf[:end])
+            m = _FAST_REQUEST.match(head)
+            if m is not None and _FIELDS.fullmatch(head, m.end()) is not None \
+                    and head.count(b"\n") - 2 <= max_headers:
+                low = head.lower()
+                if (low.count(b"\nhost:") == 1 and b"\ntransfer-encoding:" not in low
+                        and low.count(b"\ncontent-length:") <= 1 and b"\nupgrade:" not in low
+                        and low.count(b"\nconnection:") <= 1 and m.group(2)[:1] == b"/"):
+                    cl = _value(low, head, b"\ncontent-length:")
+                    if cl is None or (cl.isdigit() and len(cl) <= 18):
+                        n = int(cl) if cl else 0
+                        minor = m.group(3)[0] - 48
+                        method = m.group(1).decode("ascii")
+                        return RequestInfo(method, m.group(2).decode("latin-1"), (1, minor),
+                                           _value(low, head, b"\nhost:").decode("latin-1"),  # type: ignore[union-attr]
+                                           LENGTH if n else NONE, n,
+                                           _fast_keep_alive(minor, _value(low, head, b"\nconnection:")),
+                                           method == "CONNECT", end, 0)
     skip = _skip_leading_newlines(buf)
     end = find_head_end(buf, max(skip, scanned - 3), max_head + skip)
     if end < 0:
@@ -155,7 +206,29 @@ def scan_response(buf: bytes | bytearray, method: str, max_head: int = MAX_HEAD,
     """The response head at the start of ``buf`` (to a ``method`` request); None until complete.
 
     Raises ``HttpError(502)`` for a head a client must not see (the service is at fault).
+    The common head (CRLF lines, a Content-Length or none, no Transfer-Encoding) takes a fast path.
     """
+    end = buf.find(b"\r\n\r\n", 0, max_head + 4)
+    if end >= 0:
+        end += 4
+        head = bytes(buf[:end])
+        m = _FAST_STATUS.match(head)
+        if m is not None and _FIELDS.fullmatch(head, m.end()) is not None \
+                and head.count(b"\n") - 2 <= max_headers:
+            low = head.lower()
+            if (b"\ntransfer-encoding:" not in low and low.count(b"\ncontent-length:") <= 1
+                    and low.count(b"\nconnection:") <= 1):
+                cl = _value(low, head, b"\ncontent-length:")
+                if cl is None or (cl.isdigit() and len(cl) <= 18):
+                    minor = m.group(1)[0] - 48
+                    status = int(m.group(2))
+                    keep = _fast_keep_alive(minor, _value(low, head, b"\nconnection:"))
+                    if method == "HEAD" or 100 <= status < 200 or status in (204, 304):
+                        return ResponseInfo(status, (1, minor), NONE, 0, keep, end)
+                    if cl is None:
+                        return ResponseInfo(status, (1, minor), CLOSE, 0, keep, end)
+                    n = int(cl)
+                    return ResponseInfo(status, (1, minor), LENGTH if n else NONE, n, keep, end)
     end = find_head_end(buf, 0, max_head)
     if end < 0:
         return None

@@ -54,12 +54,14 @@ class Router:
         self._claims: dict[Key, list[Route]] = {}  # in the order the claims came in
         self._holder: dict[Key, str] = {}  # key -> owner identity
         self._by_link: dict[RoutedLink, list[Route]] = {}  # its routes, links in announcement order
+        self.version = 0  # changes whenever any route or holder changes (lets callers cache lookups)
 
     # ------------------------------------------------------------ updates
     def update(self, link: RoutedLink, entries: tuple[F.MappingEntry, ...],
                ports: dict[str, int] | None = None,
                options: dict[str, frozenset[str]] | None = None) -> set[RoutedLink]:
         """Replace ``link``'s routes. Returns the links whose standing changed (to tell them)."""
+        self.version += 1
         ports = ports or {}
         options = options or {}
         old = {self._ident(r): r for r in self._by_link.get(link, ())}
@@ -86,6 +88,7 @@ class Router:
 
     def remove(self, link: RoutedLink) -> set[RoutedLink]:
         """Forget ``link`` (it closed). Returns the links that took over a domain from it."""
+        self.version += 1
         changed: set[RoutedLink] = set()
         for r in self._by_link.pop(link, ()):
             changed |= self._drop(r)
