@@ -22,7 +22,7 @@ from core.errors import ConfigError
 from ..models import MappingTableModel, ProxyTableModel, _ConfigListModel, copy_name
 from ..profiles import Profile
 from ..widgets.common import EmptyState, ValidatedForm, error_text, set_status, spawn, status_label
-from .validation import client_problem, mapping_problems, proxy_problems
+from .validation import client_problem, header_problem, mapping_problems, proxy_problems, translate_problem
 
 MODE_HINTS = {  # marked for lupdate, translated where shown
     "http": QT_TRANSLATE_NOOP("MappingDialog", "Requests to the server's HTTP port whose Host matches the domain "
@@ -134,7 +134,7 @@ class MappingDialog(EntryDialog):
                 try:
                     parse_header_rule(line)
                 except ConfigError as e:
-                    out.setdefault("headers", f"line {n}: {e.problem}")
+                    out.setdefault("headers", header_problem(n, e.problem))
         return out
 
     def validate(self) -> bool:
@@ -208,7 +208,7 @@ class ProxyDialog(EntryDialog):
         v = self.value()
         out = proxy_problems(v, self.others)
         if v.username and not v.password and not self.has_password:
-            out.setdefault("password", "enter a password for this username")
+            out.setdefault("password", self.tr("enter a password for this username"))
         ok = self.form.show_problems(out)
         self.ok.setEnabled(ok)
         return ok
@@ -521,7 +521,7 @@ class MappingsPage(QWidget):
                                      proxies=self.proxies.items())
         err = client_problem(client)
         if err is not None:
-            set_status(self.status, self.tr("Not saved: {e}").format(e=err.problem), "error")
+            set_status(self.status, self.tr("Not saved: {e}").format(e=translate_problem(err.problem)), "error")
             self._profile_chosen()  # back to what is stored
             return
         try:
