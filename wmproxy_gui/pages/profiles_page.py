@@ -558,6 +558,10 @@ class ProfileDialog(QDialog):
         for one, d in offers:
             await self._offer_new(one, d)
 
+    async def _offer_new(self, cfg: ClientConfig, d: diagnose.Diagnosis) -> None:
+        if await offer_new_certificate(self, cfg.servers[0], known_hosts_path(cfg), d):
+            set_status(self.test_status, self.tr("The new certificate is trusted. Test again to connect."), "ok")
+
     def save(self) -> None:
         if not self.validate():
             return
