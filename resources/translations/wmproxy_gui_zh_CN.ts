@@ -1849,16 +1849,20 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>设置密码需要先填写用户名</translation>
     </message>
     <message>
+        <source>a certificate needs its key file too</source>
+        <translation>证书还需要对应的私钥文件</translation>
+    </message>
+    <message>
+        <source>a key needs its certificate file too</source>
+        <translation>私钥还需要对应的证书文件</translation>
+    </message>
+    <message>
         <source>{have} is set, so {missing} is needed too</source>
         <translation>已设置 {have}，因此也需要 {missing}</translation>
     </message>
     <message>
         <source>{name} is not a host name</source>
         <translation>{name} 不是主机名</translation>
-    </message>
-    <message>
-        <source>{addr} is already used by {other}</source>
-        <translation>{addr} 已被 {other} 使用</translation>
     </message>
     <message>
         <source>must be greater than 0, got {value}</source>

@@ -111,11 +111,15 @@ _CORE_MESSAGES: tuple[tuple[str, str], ...] = (
     (rf"{_q('value')} is listed twice", QT_TRANSLATE_NOOP("Validation", "{value} is listed twice")),
     (r"missing: password is set, so username is needed too",
      QT_TRANSLATE_NOOP("Validation", "a password needs a username")),
+    (r"missing: (?:cert_file is set, so key_file|map_cert is set, so map_key) is needed too",
+     QT_TRANSLATE_NOOP("Validation", "a certificate needs its key file too")),
+    (r"missing: (?:key_file is set, so cert_file|map_key is set, so map_cert) is needed too",
+     QT_TRANSLATE_NOOP("Validation", "a key needs its certificate file too")),
     (r"missing: (?P<have>\w+) is set, so (?P<missing>\w+) is needed too",
      QT_TRANSLATE_NOOP("Validation", "{have} is set, so {missing} is needed too")),
     (rf"{_q('name')} is not a host name", QT_TRANSLATE_NOOP("Validation", "{name} is not a host name")),
-    (r"(?P<addr>\S+) is already used by (?P<other>\S+)",
-     QT_TRANSLATE_NOOP("Validation", "{addr} is already used by {other}")),
+    (r"(?P<addr>\S+) is already used by (?P<other>\S+)",  # other: a config key (client.proxy[0].bind)
+     QT_TRANSLATE_NOOP("Validation", "{addr} is used by another listener")),
     (r"must be greater than 0, got (?P<value>\S+)",
      QT_TRANSLATE_NOOP("Validation", "must be greater than 0, got {value}")),
 )
