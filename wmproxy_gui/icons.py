@@ -173,6 +173,18 @@ def state_icon(state: str) -> QIcon:
     return _icon(_paint_state(state))
 
 
+@lru_cache(maxsize=None)
+def info_state_icon(state: str) -> QIcon:
+    """``state_icon`` that keeps its colour on a disabled (information-only) menu entry."""
+    icon = QIcon()
+    paint = _paint_state(state)
+    for sz in SIZES:
+        pm = _pixmap(sz, paint)
+        icon.addPixmap(pm, QIcon.Mode.Normal)
+        icon.addPixmap(pm, QIcon.Mode.Disabled)
+    return icon
+
+
 def state_pixmap(state: str, size: int = 64) -> QPixmap:
     return _pixmap(size, _paint_state(state))
 

@@ -261,7 +261,8 @@ class MainWindow(QMainWindow):
         if connected:
             text = self.tr("%1 of %2 connected").replace("%1", str(connected)).replace("%2", str(len(profiles)))
             if partly:
-                text += " · " + self.tr("%1 partly").replace("%1", str(partly))
+                # kept on one line when the sidebar wraps: "1 partly", not "1 / partly"
+                text += " · " + self.tr("%1 partly").replace("%1", str(partly)).replace(" ", "\u00a0")
         else:
             text = state_text(shown if shown != CONNECTED else STOPPED)
         if srv == "running":

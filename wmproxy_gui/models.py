@@ -634,7 +634,13 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
             return ""
         if not self.several:
             return self._verdict(m, self.live[0])
-        return "\n".join(f"{sv.server}: {self._verdict(m, sv)}" for sv in self.live)
+        return "\n".join(f"{self.label(sv)}: {self._verdict(m, sv)}" for sv in self.live)
+
+    def label(self, sv: "ServerLive") -> str:
+        """How a status line names its server: the host (where the public ports are) when the profile's
+        servers have distinct hosts, else the center address."""
+        hosts = [x.host for x in self.live]
+        return sv.host if sv.host and len(set(hosts)) == len(hosts) else sv.server
 
     def _public_text(self, m: MappingConfig) -> str:
         if not self.several or not m.enabled or not self.connected:

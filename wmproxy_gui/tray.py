@@ -189,7 +189,7 @@ class TrayIcon(QSystemTrayIcon):
                 la = self.link_actions.get((p.id, link.server))
                 if la is not None:
                     la.setText(self._link_text(link))
-                    la.setIcon(icons.state_icon(self._link_icon(link)))
+                    la.setIcon(icons.info_state_icon(self._link_icon(link)))
 
     @staticmethod
     def _link_icon(link: Any) -> str:
@@ -255,7 +255,7 @@ class TrayIcon(QSystemTrayIcon):
             m.addAction(act)
             self.profile_actions[p.id] = act
             for link in self._shown_links(p.id):
-                la = m.addAction(icons.state_icon(self._link_icon(link)), self._link_text(link))
+                la = m.addAction(icons.info_state_icon(self._link_icon(link)), self._link_text(link))
                 la.setObjectName(f"link:{p.id}:{link.server}")
                 la.setEnabled(False)  # information: "Reconnect now" below hurries every waiting link
                 self.link_actions[(p.id, link.server)] = la

@@ -124,8 +124,8 @@ def test_one_server_down_shows_that_link_down_and_the_tray_partly_connected(
         # the window: the profile is partly connected, b's row says why and when it tries again
         assert "Partly connected" in page.state_text(p.id) and "1 of 2 links up" in page.state_text(p.id)
         page.show_links()
-        assert t.item(1, 1).text() == "Down" and t.item(0, 1).text() == "Connected"
-        assert sb in t.item(1, 2).text() and "next try in" in t.item(1, 2).text()
+        assert t.item(1, 1).text().startswith("Down · next try in ") and t.item(0, 1).text() == "Connected"
+        assert sb in t.item(1, 2).text() and down.error in t.item(1, 2).text()
         button = page.link_button(sb)
         assert button is not None and button.isVisibleTo(page) and button.text() == "Reconnect now"
         assert not page.link_button(sa).isVisibleTo(page)  # nothing to do for a link that is up
@@ -204,14 +204,40 @@ def test_a_profile_gives_up_only_when_every_server_refuses_the_login(secret_serv
 
 # ------------------------------------------------------------------ mappings, per server
 
+def test_status_lines_name_servers_by_host_unless_two_share_one(qapp):
+    from wmproxy_gui.models import MappingTableModel, ServerLive
+
+    m = MappingTableModel([MappingConfig("web", "tcp", "127.0.0.1:1")])
+    m.set_servers([ServerLive("a.example:8091", "a.example", True, {}),
+                   ServerLive("b.example:8091", "b.example", False, {})])
+    assert m.data(m.index(0, m.STATUS)) == "a.example: unknown\nb.example: link down"
+    m.set_servers([ServerLive("h.example:1", "h.example", True, {}), ServerLive("h.example:2", "h.example", True, {})])
+    assert m.data(m.index(0, m.STATUS)) == "h.example:1: unknown\nh.example:2: unknown"
+
+
+def busy_on_second_host_only() -> tuple[socket.socket, int]:
+    """A listening socket on 127.0.0.2:P where P is free on 127.0.0.1 (a's address) at the time."""
+    for _ in range(50):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        busy = socket.socket()
+        try:
+            busy.bind(("127.0.0.2", port))
+        except OSError:
+            busy.close()
+            continue
+        busy.listen()
+        return busy, port
+    raise AssertionError("no port free on both addresses")
+
+
 def test_a_mapping_refused_by_one_server_shows_each_servers_verdict(controller, profile_store, center_server,
                                                                     qrun, qtbot, echo_server):
     a = center_server()
     b = center_server(second_host_config())
-    busy = socket.socket()  # the port is taken on b's address only; a can open it on its own
-    busy.bind(("127.0.0.2", 0))
-    busy.listen()
-    port = busy.getsockname()[1]
+    busy, port = busy_on_second_host_only()
     sa, sb = addr(a.addresses["center"]), addr(b.addresses["center"])
     p = profile_store.upsert(Profile(new_id(), "Maps", ClientConfig(
         server=[sa, sb], reconnect_min=0.2, reconnect_max=1.0,
@@ -234,14 +260,14 @@ def test_a_mapping_refused_by_one_server_shows_each_servers_verdict(controller, 
             page.refresh_live()
             # shell: open at a, refused at b with b's reason; reachable at a only
             status = m.data(m.index(0, m.STATUS)).split("\n")
-            assert status[0] == f"{sa}: open"
-            assert status[1].startswith(f"{sb}: failed: ") and str(port) in status[1]
+            assert status[0] == "127.0.0.1: open"  # named by host: the two servers' hosts differ
+            assert status[1].startswith("127.0.0.2: failed: ") and str(port) in status[1]
             assert m.data(m.index(0, m.PUBLIC)).split("\n") == [f"127.0.0.1:{port}", "-"]
             assert [s for s, _why in m.failures(m.item(0))] == [sb]
             assert m.data(m.index(0, m.STATUS), Qt.ItemDataRole.ForegroundRole).color().name() == "#b26a00"
             assert await echo(("127.0.0.1", port), b"own port" * 50) == b"own port" * 50
             # echo: open at both, at each server's shared TCP port; the copy button offers both
-            assert m.data(m.index(1, m.STATUS)) == f"{sa}: open\n{sb}: open"
+            assert m.data(m.index(1, m.STATUS)) == "127.0.0.1: open\n127.0.0.2: open"
             both = [addr(a.addresses["tcp"]), addr(b.addresses["tcp"])]
             assert m.data(m.index(1, m.PUBLIC)).split("\n") == both
             assert m.data(m.index(1, m.STATUS), Qt.ItemDataRole.ForegroundRole).color().name() == "#2e7d32"
@@ -266,7 +292,7 @@ def test_a_mapping_refused_by_one_server_shows_each_servers_verdict(controller, 
             await b.stop()
             await wait_until(lambda: not is_up(controller, p.id, sb), 10, "b down")
             page.refresh_live()
-            assert m.data(m.index(0, m.STATUS)).split("\n") == [f"{sa}: open", f"{sb}: link down"]
+            assert m.data(m.index(0, m.STATUS)).split("\n") == ["127.0.0.1: open", "127.0.0.2: link down"]
             await controller.disconnect_profile(p.id)
 
         qrun(scenario(), 60)

@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QHBoxLayout, QHeaderView, QInputDialog, QLineEdit, QMenu,
@@ -26,7 +26,7 @@ from core.errors import ConfigError, WmproxyError
 
 from ..diagnosis import UNKNOWN_SERVER
 from ..profiles import Profile, ProfileStore, new_id, tls_mode, with_tls_mode
-from ..widgets.common import (ERROR_COLOR, EmptyState, ValidatedForm, ask, error_text, set_status, spawn,
+from ..widgets.common import (EmptyState, ValidatedForm, ask, error_text, mark_error, set_status, spawn,
                               status_label)
 from .validation import address_problem, client_problem, fingerprint_problem, name_problem, translate_problem
 
@@ -321,6 +321,23 @@ class ServerListEdit(QWidget):
         for _row, number, remove in self._rows:
             number.setVisible(several)
             remove.setVisible(several)
+        # an explicit minimum: the form around this row lays out by height-for-width (its hint wraps),
+        # which would keep the old height after a line is added and squeeze the lines together
+        self.setMinimumHeight(self.layout().sizeHint().height())
+        window = self.window()
+        if window is not self and window.isVisible():
+            QTimer.singleShot(0, self._grow_window)
+
+    def _grow_window(self) -> None:
+        """A visible dialog grows with a new line (never shrinks under the user's hands)."""
+        window = self.window()
+        lay = window.layout()
+        if window is self or lay is None:
+            return
+        lay.activate()
+        need = lay.totalHeightForWidth(window.width()) if lay.hasHeightForWidth() else lay.totalSizeHint().height()
+        if need > window.height():
+            window.resize(window.width(), need)
 
     def texts(self) -> list[str]:
         return [e.text().strip() for e in self.edits]
@@ -328,7 +345,7 @@ class ServerListEdit(QWidget):
     def set_problems(self, bad: set[int]) -> None:
         """Red border on the lines with a problem."""
         for i, e in enumerate(self.edits):
-            e.setStyleSheet(f"border: 1px solid {ERROR_COLOR};" if i in bad else "")
+            mark_error(e, i in bad)
 
 
 
@@ -631,7 +648,6 @@ class ProfilesPage(QWidget):
                                  ("edit", self.tr("Edit…"), self.edit_selected),
                                  ("delete", self.tr("Delete"), self.delete_selected),
                                  ("connect", self.tr("Connect"), self.toggle_selected),
-                                 ("reconnect", self.tr("Reconnect now"), self.reconnect_selected),
                                  ("import", self.tr("Import"), None), ("export", self.tr("Export"), None)):
             b = QPushButton(label)
             b.setObjectName(key)
@@ -662,7 +678,9 @@ class ProfilesPage(QWidget):
         self.links_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.links_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.links_table.verticalHeader().hide()
-        self.links_table.setWordWrap(False)
+        self.links_table.verticalHeader().setMinimumSectionSize(self.fontMetrics().height() + 10)
+        self.links_table.setWordWrap(True)  # the reason a link is down is worth reading in full
+        self.links_table.setTextElideMode(Qt.TextElideMode.ElideNone)
         lh = self.links_table.horizontalHeader()
         lh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         lh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # the reason takes the rest
@@ -778,15 +796,12 @@ class ProfilesPage(QWidget):
         return _t(LINK_TEXT.get(self._link_key(link), link.state))
 
     def link_detail(self, link: Any, profile: Profile | None = None) -> str:
-        """Why a link is down and when it tries again; for the one carrying the local proxies, that."""
+        """Why a link is down (trying again now?); for the one carrying the local proxies, that."""
         parts = []
+        if link.state == "connecting" and link.error:
+            parts.append(self.tr("trying again…"))
         if link.error and not link.up:
             parts.append(link.error)
-        n = link.retry_in()
-        if n is not None and not link.up:
-            parts.append(self.tr("next try in {n} s").format(n=n))
-        elif link.state == "connecting" and link.error:
-            parts.append(self.tr("trying again…"))
         if link.up and link.primary and profile is not None and profile.client.proxies \
                 and len(profile.client.servers) > 1:
             parts.append(self.tr("local proxies go through this server"))
@@ -816,17 +831,25 @@ class ProfilesPage(QWidget):
                 b = QPushButton()
                 b.setObjectName(f"link_action:{l.server}")
                 b.clicked.connect(lambda _c=False, server=l.server: self._link_action(server))
-                t.setCellWidget(r, 3, b)
+                cell = QWidget()  # the view shows its cell widgets: the button hides inside one
+                cl = QHBoxLayout(cell)
+                cl.setContentsMargins(2, 1, 2, 1)
+                cl.addWidget(b)
+                t.setCellWidget(r, 3, cell)
         for r, l in enumerate(links):
             key = self._link_key(l)
             state_item, detail = t.item(r, 1), t.item(r, 2)
-            state_item.setText(self.link_state_text(l))
+            state = self.link_state_text(l)
+            n = l.retry_in()
+            if n is not None and not l.up:  # the countdown before the (long) reason: never cut off
+                state += " · " + self.tr("next try in {n} s").format(n=n)
+            state_item.setText(state)
             color = STATE_COLOR.get(key)
             state_item.setData(Qt.ItemDataRole.ForegroundRole, QColor(color) if color else None)
             text = self.link_detail(l, p)
             detail.setText(text)
             detail.setToolTip(text)
-            b = t.cellWidget(r, 3)
+            b = t.cellWidget(r, 3).findChild(QPushButton)
             action = self._action_of(l)
             b.setVisible(action is not None)
             if action == "trust":
@@ -838,6 +861,7 @@ class ProfilesPage(QWidget):
         t.resizeColumnToContents(0)
         t.resizeColumnToContents(1)
         t.resizeColumnToContents(3)
+        t.resizeRowsToContents()
         rows = sum(t.rowHeight(r) for r in range(min(t.rowCount(), 4)))
         t.setFixedHeight(rows + t.horizontalHeader().height() + 2 * t.frameWidth()
                          + (t.horizontalScrollBar().sizeHint().height() if t.horizontalScrollBar().isVisible() else 0))
@@ -866,6 +890,11 @@ class ProfilesPage(QWidget):
             self._offer_trust(pid, server, link.diagnosis)
         elif action == "reconnect":
             self.controller.reconnect_now(pid, server)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self.links_box.isVisible():
+            self.show_links()  # wrapped reasons take more or fewer lines at another width
 
     def _on_links_changed(self, profile_id: str) -> None:
         r = self._row_of(profile_id)
@@ -970,10 +999,9 @@ class ProfilesPage(QWidget):
             self.buttons[k].setEnabled(pid is not None)
         running = pid is not None and self._active(pid)
         self.buttons["connect"].setText(self.tr("Disconnect") if running else self.tr("Connect"))
-        waiting = pid is not None and pid in getattr(self.controller, "waiting", lambda: [])()
-        self.buttons["reconnect"].setVisible(waiting)
 
     def reconnect_selected(self) -> None:
+        """Hurry every waiting link of the selected profile (each row of the links panel has its own)."""
         pid = self.selected_id()
         if pid:
             self.controller.reconnect_now(pid)

@@ -69,6 +69,19 @@ def error_text(exc: BaseException) -> str:
     return worded(exc)
 
 
+def mark_error(edit: QLineEdit, on: bool) -> None:
+    """A red frame around a line edit with a problem, at the edit's usual height (a style sheet border
+    alone replaces the native frame and the edit would shrink by a few pixels)."""
+    if on:
+        if edit.property("normal_height") is None:
+            edit.setProperty("normal_height", edit.sizeHint().height())
+        edit.setStyleSheet(f"border: 1px solid {ERROR_COLOR}; padding: 0 1px;")
+        edit.setMinimumHeight(int(edit.property("normal_height")))
+    elif edit.styleSheet():
+        edit.setStyleSheet("")
+        edit.setMinimumHeight(0)
+
+
 class ErrorLabel(QLabel):
     """The red one-liner under a form field; hidden while the field is fine."""
 
@@ -116,7 +129,8 @@ class ValidatedForm(QFormLayout):
         for key, label in self.errors.items():
             label.show_problem(problems.get(key))
             w = self.fields[key]
-            w.setStyleSheet(f"border: 1px solid {ERROR_COLOR};" if key in problems and isinstance(w, QLineEdit) else "")
+            if isinstance(w, QLineEdit):
+                mark_error(w, key in problems)
         return not problems
 
     def problem(self, key: str) -> str:
