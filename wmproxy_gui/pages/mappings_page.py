@@ -265,8 +265,8 @@ class MappingsPage(QWidget):
         body = QWidget()
         bl = QVBoxLayout(body)
         bl.setContentsMargins(0, 0, 0, 0)
-        bl.addWidget(mapping_box, 3)
-        bl.addWidget(proxy_box, 2)
+        bl.addWidget(mapping_box, 2)  # mappings (several lines each with several servers) get the room
+        bl.addWidget(proxy_box, 1)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.no_profile)
         self.stack.addWidget(body)
