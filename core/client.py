@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from . import frames as F
 from .channel import ChannelStream, SocketEndpoint
@@ -18,6 +19,9 @@ from .uplink import Uplink
 from .ratelog import sanitize
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 from .streams import format_addr
+
+if TYPE_CHECKING:
+    from .inspect.ring import CaptureRing
 
 log = logging.getLogger("wmproxy.client")
 
@@ -134,7 +138,7 @@ class ClientLink(Link):
             from . import proxy_protocol
 
             preamble = proxy_protocol.encode(int(m.proxy_protocol[1]), fr.peer, fr.dest)
-        self.client.spawn(self.client.connect_local(ch, m.local_addr, preamble))
+        self.client.spawn(self.client.connect_local(ch, m.local_addr, preamble, self.client.endpoint_factory(m, ch)))
 
 
 class ForwardEndpoint(SocketEndpoint):
@@ -208,9 +212,12 @@ class CenterClient:
     itself, until ``await stop()``. The first server whose link is up carries the local proxy
     listeners' traffic; every link serves the mappings."""
 
-    def __init__(self, cfg: ClientConfig, stats: Stats | None = None) -> None:
+    def __init__(self, cfg: ClientConfig, stats: Stats | None = None, capture: "CaptureRing | None" = None) -> None:
         self.cfg = cfg
         self.stats = stats if stats is not None else Stats()
+        # the request inspector's store: http/https mappings with inspect = true are captured into it
+        # (None: no inspector is running, nothing is captured)
+        self.capture = capture
         self.state = STOPPED
         self.last_error = ""
         self.last_exception: Exception | None = None
@@ -397,11 +404,23 @@ class CenterClient:
                 return m
         return None
 
-    async def connect_local(self, ch, local_addr: str, preamble: bytes = b"") -> None:
+    def endpoint_factory(self, m: MappingConfig, ch):
+        """``preamble -> Protocol`` for a mapping channel's local end: capturing for inspected
+        http/https mappings (HTTP/1 to the local service; h2c ones are not inspected)."""
+        ring = self.capture
+        if ring is not None and m.inspect and m.mode in ("http", "https") and not m.http2:
+            from .inspect.endpoint import InspectingEndpoint
+
+            return lambda preamble: InspectingEndpoint(ch, ring, tunnel_name=m.name, remote_addr=ch.record.peer,
+                                                       target=m.local_addr, preamble=preamble)
+        return lambda preamble: SocketEndpoint(ch, preamble)
+
+    async def connect_local(self, ch, local_addr: str, preamble: bytes = b"", factory=None) -> None:
         loop = asyncio.get_running_loop()
+        make = factory or (lambda pre: SocketEndpoint(ch, pre))
         try:
             host, port = addr_of(local_addr, "local_addr")
-            await asyncio.wait_for(loop.create_connection(lambda: SocketEndpoint(ch, preamble), host, port), 10)
+            await asyncio.wait_for(loop.create_connection(lambda: make(preamble), host, port), 10)
         except (OSError, asyncio.TimeoutError, WmproxyError) as e:
             reason = f"cannot connect to {local_addr}: {getattr(e, 'strerror', None) or e or 'timed out'}"
             log.info("channel %s: %s", ch.id, reason)

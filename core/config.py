@@ -62,6 +62,7 @@ class MappingConfig:
     allow_targets: list[str] = field(default_factory=list)
     deny_targets: list[str] = field(default_factory=list)
     enabled: bool = True
+    inspect: bool = True  # http/https: requests show in the inspector (when one is running)
 
 
 @dataclass
@@ -74,6 +75,21 @@ class ProxyListenerConfig:
     username: str | None = None  # local proxy auth (direct mode)
     password: str | None = field(default=None, repr=False)
     enabled: bool = True
+
+
+@dataclass
+class InspectConfig:
+    """The request inspector's local API and capture limits (``[client.inspect]``).
+
+    A headless client serves the API only when ``bind`` is set; the GUI serves it on
+    loopback with a free port. Anywhere but loopback needs ``token``.
+    """
+
+    bind: str | None = None  # e.g. "127.0.0.1:4040"
+    token: str | None = field(default=None, repr=False)  # Bearer token / Basic password for the API
+    body_limit: int = 64 * 1024  # first bytes kept of each request and response body
+    max_requests: int = 1000  # ring size
+    max_bytes: int = 32 * 1024 * 1024  # ring byte budget (heads + body prefixes)
 
 
 @dataclass
@@ -92,6 +108,7 @@ class ClientConfig:
     reconnect_max: float = 60.0
     window: int = 4 << 20  # per-channel flow-control window, bytes (what a stalled channel may buffer)
     max_frame: int = (1 << 24) - 1
+    inspect: InspectConfig = field(default_factory=InspectConfig)
 
     @property
     def servers(self) -> list[str]:
@@ -158,7 +175,7 @@ MAX_WINDOW = (1 << 32) - 1
 # TOML names that differ from the dataclass field names (toml name -> field name)
 _TOML_ALIASES: dict[type, dict[str, str]] = {ClientConfig: {"proxy": "proxies"}}
 # fields holding secrets: never echoed in errors, left out by dump_config(secrets=False)
-_SECRET_FIELDS = frozenset({"password"})
+_SECRET_FIELDS = frozenset({"password", "token"})
 # fields holding file paths: ``~`` expanded, relative paths taken from the config's directory
 _PATH_FIELDS: dict[type, tuple[str, ...]] = {
     ClientTls: ("ca_file", "known_hosts", "cert_file", "key_file"),
@@ -728,6 +745,28 @@ def _validate_server(s: ServerConfig, ctx: _Ctx) -> None:
         raise ctx.error(f"{k}.http_max_head", f"must be 1024-1048576 bytes, got {s.http_max_head}")
 
 
+MAX_BODY_LIMIT = 16 * 1024 * 1024
+MAX_RING_REQUESTS = 100_000
+
+
+def _validate_inspect(i: InspectConfig, key: str, ctx: _Ctx) -> None:
+    """The inspector API refuses to start where it cannot be kept private (no silent downgrade)."""
+    if i.token is not None and not i.token.strip():
+        raise ctx.error(f"{key}.token", "must not be empty (leave it out instead)")
+    if i.bind is not None:
+        host, _ = _check_addr(i.bind, f"{key}.bind", ctx, listen=True)
+        if i.token is None and not is_loopback_host(host):
+            raise ctx.error(f"{key}.token",
+                            f"missing: an inspector API on {i.bind} shows captured requests to the network; "
+                            "set token, or bind to 127.0.0.1")
+    if not 0 <= i.body_limit <= MAX_BODY_LIMIT:
+        raise ctx.error(f"{key}.body_limit", f"must be 0-{MAX_BODY_LIMIT} bytes, got {i.body_limit}")
+    if not 1 <= i.max_requests <= MAX_RING_REQUESTS:
+        raise ctx.error(f"{key}.max_requests", f"must be 1-{MAX_RING_REQUESTS}, got {i.max_requests}")
+    if i.max_bytes < 64 * 1024:
+        raise ctx.error(f"{key}.max_bytes", f"must be at least 65536 bytes, got {i.max_bytes}")
+
+
 def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
     k = "client"
     if isinstance(c.server, str):
@@ -758,6 +797,7 @@ def _validate_client(c: ClientConfig, ctx: _Ctx) -> None:
         raise ctx.error(f"{k}.tls.tofu",
                         "with tofu = false the server cannot be verified: set ca_file or fingerprint, "
                         "or tofu = true")
+    _validate_inspect(c.inspect, f"{k}.inspect", ctx)
     _check_positive(c, ("reconnect_min", "reconnect_max"), k, ctx)
     if c.reconnect_max < c.reconnect_min:
         raise ctx.error(f"{k}.reconnect_max",
@@ -875,6 +915,9 @@ def _to_toml(obj: Any, secrets: bool) -> dict[str, Any]:
         if value is None or (f.name in _SECRET_FIELDS and not secrets):
             continue
         name = aliases.get(f.name, f.name)
+        if f.name == "inspect" and value == (f.default if f.default is not dataclasses.MISSING
+                                             else f.default_factory()):  # type: ignore[misc]
+            continue  # the defaults: files written before the inspector existed stay unchanged
         if dataclasses.is_dataclass(value):
             out[name] = _to_toml(value, secrets)
         elif isinstance(value, (list, tuple)):

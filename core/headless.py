@@ -21,6 +21,7 @@ from typing import Any
 
 from .config import Config, ServerConfig, format_addr, missing_secrets, save_config
 from .errors import ConfigError, TlsError, WmproxyError
+from .history import HistoryRecorder
 
 log = logging.getLogger("wmproxy.headless")
 
@@ -341,10 +342,12 @@ async def _serve(cfg: Config) -> int:
 
     assert cfg.server is not None
     srv = CenterServer(cfg.server)
+    history = HistoryRecorder(srv.stats, role="server")
     with _StopSignals() as stop:
         code = await _start(srv, cfg.source)
         if code is not None:
             return code
+        await history.start()  # a history that cannot be opened is logged, never fatal
         try:
             for name, (host, port) in list(srv.addresses.items()):
                 addr = format_addr(host, port)
@@ -360,6 +363,7 @@ async def _serve(cfg: Config) -> int:
             log.info("%s received: stopping", why)
         finally:
             await _stop(srv, "server")
+            await history.stop()
     say("stopped")
     return 0
 
@@ -378,9 +382,17 @@ def run_client(cfg: Config, *, log_level: str = "info") -> int:
 async def _client(cfg: Config) -> int:
     from .client import CenterClient
 
+    from .inspect import CaptureRing
+    from .inspect.api import for_mappings
+
     c = cfg.client
     assert c is not None
-    cli = CenterClient(c)
+    ins = c.inspect
+    ring = CaptureRing(ins.max_requests, ins.max_bytes, ins.body_limit) if ins.bind else None
+    cli = CenterClient(c, capture=ring)
+    api = (for_mappings(ring, lambda: cli.cfg.mappings, bind=ins.bind, token=ins.token)
+           if ring is not None and ins.bind else None)
+    history = HistoryRecorder(cli.stats, role="client")
     last: dict[str, tuple[str, str]] = {}  # server -> (state, error) last reported
 
     def on_uplink(u) -> None:  # type: ignore[no-untyped-def]
@@ -405,7 +417,15 @@ async def _client(cfg: Config) -> int:
         code = await _start(cli, cfg.source)
         if code is not None:
             return code
+        if api is not None:
+            code = await _start(api, cfg.source)
+            if code is not None:
+                await _stop(cli, "client")
+                return code
+        await history.start()
         try:
+            if api is not None:
+                say(f"inspector listening on {api.url}{' (token required)' if ins.token else ''}")
             protocols = {p.name: " ".join(p.protocols) for p in c.proxies}
             for name, (host, port) in list(cli.addresses.items()):
                 say(f"proxy {name} listening on {format_addr(host, port)} ({protocols.get(name, '')})")
@@ -416,6 +436,9 @@ async def _client(cfg: Config) -> int:
         finally:
             with contextlib.suppress(ValueError):
                 cli.on_uplink.remove(on_uplink)
+            if api is not None:
+                await api.stop()
             await _stop(cli, "client")
+            await history.stop()
     say("stopped")
     return 0

@@ -134,7 +134,8 @@ class MappingListeners:
         def refused(peer: str, why: str) -> None:
             self.server.throttled_log.warning("pp:" + peer, "dropping a connection from balancer %s: %s", peer, why)
 
-        return lambda: ProxyGate(networks, factory, f"{what} listener", refused)
+        lazy = what in ("tcp", "proxy")
+        return lambda: ProxyGate(networks, factory, f"{what} listener", refused, lazy_local=lazy)
 
     def _http(self, scheme: str) -> asyncio.Protocol:
         return PublicHttp(self, scheme)

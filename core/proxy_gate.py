@@ -123,8 +123,11 @@ class ProxyGate(asyncio.Protocol):
     passes everything on to the listener's own protocol (``inner``)."""
 
     def __init__(self, networks: Sequence[Network], inner_factory: Callable[[], asyncio.BaseProtocol],
-                 what: str, on_refused: Callable[[str, str], None]) -> None:
+                 what: str, on_refused: Callable[[str, str], None], lazy_local: bool = False) -> None:
         self.networks = networks
+        # tcp/proxy ports: a LOCAL header (the balancer's health check) opens no channel until data comes
+        self.lazy_local = lazy_local
+        self._local_wait: AddressedTransport | None = None
         self.factory = inner_factory
         self.what = what
         self.on_refused = on_refused
@@ -148,6 +151,9 @@ class ProxyGate(asyncio.Protocol):
         if self.inner is not None:
             self.inner.data_received(data)  # type: ignore[attr-defined]
             return
+        if self._local_wait is not None:  # a LOCAL connection that turned out to carry data after all
+            self._start(self._local_wait, data)
+            return
         self.buf += data
         try:
             got = PP.parse(self.buf)
@@ -164,11 +170,18 @@ class ProxyGate(asyncio.Protocol):
         self.buf.clear()
         assert self.transport is not None
         wrapped = AddressedTransport(self.transport, header.src, header.dst)
+        if header.src is None and self.lazy_local and not rest:
+            self._local_wait = wrapped  # a health check, most likely: it connects and leaves
+            return
+        self._start(wrapped, rest)
+
+    def _start(self, wrapped: AddressedTransport, rest: bytes) -> None:
+        self._local_wait = None
         inner = self.factory()
         self.inner = inner
         wrapped._protocol = inner
         inner.connection_made(wrapped)
-        if rest and self.inner is not None and not self.transport.is_closing():
+        if rest and self.inner is not None and self.transport is not None and not self.transport.is_closing():
             self.inner.data_received(rest)  # type: ignore[attr-defined]
 
     def _refuse(self, why: str) -> None:
@@ -182,7 +195,7 @@ class ProxyGate(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self.inner is not None:
             return self.inner.eof_received()  # type: ignore[attr-defined]
-        return False
+        return False  # before the header, or a health check that said nothing: close
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:

@@ -103,6 +103,8 @@ class ServerLink(Link):
         self.server = server
         self.ticket = ticket
         self.authed = not server.auth_required
+        if not self.authed:
+            self.set_preauth(True)  # from the first read on
         self.alive = False
         self.username = ""
         self.client_id = ""  # sent by version-2 clients: one id for all links of one client

@@ -57,6 +57,7 @@ class ServerProcess:
 
     def __init__(self, tmp: Path, extra: dict[str, Any] | None = None, *, tls: bool = False,
                  log_level: str = "info") -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
         self.tmp = tmp
         server: dict[str, Any] = {"bind": "127.0.0.1:0", "username": USER, "password": PASSWORD, "tls": tls}
         server.update(extra or {})
@@ -106,6 +107,11 @@ class ServerProcess:
         assert self.proc is not None
         self.proc.p.send_signal(signal.SIGKILL)
         self.proc.p.wait(10)
+
+    def restart(self) -> None:
+        """Start the same config again (after ``kill9``): the same ports when they were fixed."""
+        self.addrs.clear()
+        self.__enter__()
 
     def stderr(self) -> list[str]:
         assert self.proc is not None

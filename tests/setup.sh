@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian-like machine (run as root or with sudo):
 # system packages (Qt's X11 libs, Xvfb + trayer for the tray test, gnome-keyring + dbus for the
-# keyring tests, curl/openssl/iperf3 as real clients, nsis for the Windows installer check)
+# keyring tests, curl/openssl/iperf3 as real clients, nginx/HAProxy/h2load/redis as real peers in
+# front of and behind the tunnel, nsis for the Windows installer check)
 # and the project itself with its gui and test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(
   xvfb xauth x11-utils trayer dbus dbus-x11 gnome-keyring
-  curl openssl iperf3 socat openssh-client openssh-server wrk nsis p7zip-full desktop-file-utils systemd
+  chromium curl openssl iperf3 socat openssh-client openssh-server wrk nsis p7zip-full desktop-file-utils systemd
+  nginx-light haproxy nghttp2-client redis-server redis-tools
   libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
   libxcb-xinerama0 libxcb-image0 libxcb-xkb1 libx11-xcb1 fonts-dejavu-core fonts-noto-cjk

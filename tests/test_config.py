@@ -523,7 +523,7 @@ def test_docs_example_lists_every_key_with_its_default() -> None:
     assert dataclasses.replace(cfg.client.mappings[0], name="x", local_addr="", domain="", headers=[]) == \
         MappingConfig(name="x")
     # every field of every dataclass is mentioned (commented out or not)
-    for cls in (ServerConfig, ClientConfig, ClientTls, MappingConfig, ProxyListenerConfig):
+    for cls in (ServerConfig, ClientConfig, ClientTls, MappingConfig, ProxyListenerConfig, C.InspectConfig):
         for f in dataclasses.fields(cls):
             name = {"proxies": "proxy"}.get(f.name, f.name)
             assert re.search(rf"^#? ?\[*(client\.)?{name}\b|^# ?{name} =|^{name} =", text, re.M), \

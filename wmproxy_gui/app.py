@@ -267,6 +267,7 @@ class Application(QObject):
             log.info("smoke test: main window %s", "shown" if shown else "NOT shown")
             await asyncio.wait_for(self.controller.shutdown(), SHUTDOWN_TIMEOUT)
             return 0 if shown else 1
+        await self.controller.start_services(inspector_api=self.settings.inspector_api)
         self.auto_connect()
         await self._quit.wait()
         log.info("quitting")

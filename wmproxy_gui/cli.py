@@ -4,6 +4,7 @@
     wmproxy-gui --headless-server [-c F] a center server; first run writes a default config
     wmproxy-gui --headless-client -c F   a client
     wmproxy-gui [--headless-*] --check   validate the config, print one line, exit 0 or 2
+    wmproxy-gui --stats [-c F]           per-mapping traffic totals from the history (F: only its names)
     wmproxy-gui --version
 
 Errors are one line on stderr, ``wmproxy-gui: error: FILE: KEY: problem``,
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--headless-server", action="store_true", help="run a center server without the GUI")
     mode.add_argument("--headless-client", action="store_true", help="run a client without the GUI")
+    mode.add_argument("--stats", action="store_true",
+                      help="print per-mapping traffic totals (24 hours, 365 days) from the traffic history; "
+                           "with -c, only the mappings and listeners of that config")
     p.add_argument("-c", "--config", metavar="FILE", type=Path,
                    help="config file: native TOML or an upstream wmproxy TOML/YAML file "
                         "(default: the per-user config.toml)")
@@ -58,6 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.version:
         print(f"{PROG} {__version__}", flush=True)
         return 0
+    if args.stats:
+        if rest:
+            error_line(f"unrecognized arguments: {' '.join(rest)}")
+            return 2
+        try:
+            return _stats(args)
+        except (ConfigError, WmproxyError) as e:
+            error_line(str(e))
+            return 2
     if not (args.headless_server or args.headless_client or args.check):
         try:
             from wmproxy_gui.app import main as gui_main  # Qt lives behind this import only
@@ -99,6 +112,42 @@ def _headless(args: argparse.Namespace) -> int:
     if role == "server":
         return headless.run_server(cfg, log_level=args.log_level)
     return headless.run_client(cfg, log_level=args.log_level)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    """The history's totals per (role, kind, name): last 24 hours (minute rows) and last 365 days."""
+    from core.history import HistoryReader, format_table, human_bytes
+
+    reader = HistoryReader()
+    keep = None
+    if args.config is not None:
+        from core.upstream import load_any
+
+        cfg = load_any(args.config)
+        keep = set()
+        if cfg.server is not None:
+            keep.add(("server", None))
+        if cfg.client is not None:
+            keep |= {("client", m.name) for m in cfg.client.mappings}
+            keep |= {("client", p.name) for p in cfg.client.proxies}
+            keep.add(("client", "tunnel"))  # the client's own proxy-through-server channels
+
+    def wanted(t) -> bool:
+        return keep is None or (t.role, None) in keep or (t.role, t.name) in keep
+
+    day = {(t.role, t.kind, t.name): t for t in reader.totals(minutes=24 * 60) if wanted(t)}
+    year = {(t.role, t.kind, t.name): t for t in reader.totals(days=365) if wanted(t)}
+    say(f"traffic history in {reader.path}" + ("" if reader.path.exists() else " (none recorded yet)"))
+    if not year:
+        return 0
+    rows = []
+    for key in sorted(year):
+        d, y = day.get(key), year[key]
+        rows.append((*key, human_bytes(d.up if d else 0), human_bytes(d.down if d else 0), str(d.conns if d else 0),
+                     human_bytes(y.up), human_bytes(y.down), str(y.conns)))
+    print(format_table(rows, ("role", "kind", "name", "24h up", "24h down", "24h conns",
+                              "365d up", "365d down", "365d conns")), flush=True)
+    return 0
 
 
 def _check(cfg, role: str | None) -> int:

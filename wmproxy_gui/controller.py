@@ -25,8 +25,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core import diagnose
 from core.client import CenterClient
-from core.config import ClientConfig, ServerConfig
+from core.config import ClientConfig, MappingConfig, ServerConfig
 from core.errors import AuthError, TlsError, WmproxyError
+from core.history import HistoryRecorder
+from core.inspect import CaptureRing
+from core.inspect.api import InspectorApi, for_mappings
 from core.server import CenterServer
 from core.stats import CONNECTED, CONNECTING, ERROR, STOPPED, Stats
 
@@ -203,6 +206,7 @@ class TunnelController(QObject):
     server_state_changed = Signal(str)  # "stopped"|"starting"|"running"|"error"
     notify = Signal(str, str)  # title, message: for desktop notifications (already rate-limited)
     rates_changed = Signal(float, float)  # bytes/s up, down over all tunnels, once a second
+    inspector_changed = Signal(str)  # the inspector API's URL ("" when it is not served)
     tick = Signal()  # once a second, after rates_changed: countdowns and mapping states refresh on it
     links_changed = Signal(str)  # profile_id: one of its server links changed state, error or mapping status
     link_error = Signal(str, str, str)  # profile_id, server, one-line message: that server's link failed
@@ -226,6 +230,12 @@ class TunnelController(QObject):
         self._server_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
+        # request inspector: one capture ring for every profile's http/https mappings (in memory only),
+        # its local API on loopback with a free port, and the traffic history (start_services)
+        self.capture = CaptureRing()
+        self.inspector_api: InspectorApi | None = None
+        self.inspector_error = ""
+        self.history: HistoryRecorder | None = None
         self.rates = RateMeter()
         self._rate_timer = QTimer(self)
         self._rate_timer.setInterval(1000)
@@ -380,7 +390,7 @@ class TunnelController(QObject):
             self._errors.pop(profile_id, None)
             self._ended.pop(profile_id, None)
             self._set_state(profile_id, CONNECTING)
-            cli = CenterClient(cfg, stats=self.stats)
+            cli = CenterClient(cfg, stats=self.stats, capture=self.capture)
             # never trust a server's certificate silently: an unknown one fails its link with
             # UnknownServerError, and the window asks the user (per server) before trusting it
             cli.tofu_accept_new = False
@@ -735,6 +745,37 @@ class TunnelController(QObject):
             self._server_state = state
             self.server_state_changed.emit(state)
 
+    # ------------------------------------------------------------------ inspector and history
+    def live_mappings(self) -> list[MappingConfig]:
+        """The mappings of every running tunnel (where the inspector's replays may go)."""
+        return [m for t in self._tunnels.values() for m in t.client.cfg.mappings]
+
+    async def start_services(self, inspector_api: bool = True) -> None:
+        """Traffic history and (unless turned off) the inspector's local API; failures are reported, not raised."""
+        if self.history is None:
+            self.history = HistoryRecorder(self.stats, role="client")
+            await self.history.start()  # on failure it logs why; the History page shows history.error
+        await self.set_inspector_api(inspector_api)
+
+    async def set_inspector_api(self, enabled: bool) -> bool:
+        """Serve the ngrok-style API and web page on 127.0.0.1 (a free port), or stop serving it."""
+        if self.inspector_api is not None:
+            await self.inspector_api.stop()
+            self.inspector_api = None
+        self.inspector_error = ""
+        if enabled:
+            api = for_mappings(self.capture, self.live_mappings, bind="127.0.0.1:0")
+            try:
+                await api.start()
+            except WmproxyError as e:
+                self.inspector_error = str(e)
+                log.warning("inspector API: %s", e)
+                self.inspector_changed.emit("")
+                return False
+            self.inspector_api = api
+        self.inspector_changed.emit(self.inspector_api.url if self.inspector_api else "")
+        return True
+
     # ------------------------------------------------------------------ lifecycle
     async def shutdown(self) -> None:
         """Stop every tunnel and the server (app quit); no notifications while doing so."""
@@ -743,6 +784,12 @@ class TunnelController(QObject):
         await asyncio.gather(*(self.disconnect_profile(pid) for pid in list(self._tunnels)),
                              return_exceptions=True)
         await self.stop_server()
+        if self.inspector_api is not None:
+            await self.inspector_api.stop()
+            self.inspector_api = None
+        if self.history is not None:
+            await self.history.stop()
+            self.history = None
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:

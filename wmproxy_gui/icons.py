@@ -286,11 +286,24 @@ def _nav_settings(p: QPainter, s: float) -> None:
     p.drawEllipse(c, 0.1 * s, 0.1 * s)
 
 
+def _nav_inspector(p: QPainter, s: float) -> None:
+    p.drawEllipse(QPointF(0.44 * s, 0.44 * s), 0.24 * s, 0.24 * s)
+    p.drawLine(QPointF(0.62 * s, 0.62 * s), QPointF(0.84 * s, 0.84 * s))
+
+
+def _nav_history(p: QPainter, s: float) -> None:
+    p.drawLine(QPointF(0.14 * s, 0.86 * s), QPointF(0.86 * s, 0.86 * s))
+    for x, top in ((0.24, 0.56), (0.42, 0.34), (0.6, 0.48), (0.78, 0.2)):
+        p.drawLine(QPointF(x * s, 0.78 * s), QPointF(x * s, top * s))
+
+
 NAV_PAINTERS: dict[str, Painter] = {
     "profiles": _nav_profiles,
     "mappings": _nav_mappings,
     "certificates": _nav_certificates,
     "traffic": _nav_traffic,
+    "inspector": _nav_inspector,
+    "history": _nav_history,
     "server": _nav_server,
     "logs": _nav_logs,
     "settings": _nav_settings,

@@ -43,9 +43,12 @@ PAGE_MODULES = (
     ("mappings", "wmproxy_gui.pages.mappings_page", "MappingsPage"),
     ("certificates", "wmproxy_gui.pages.certificates_page", "CertificatesPage"),
     ("traffic", "wmproxy_gui.pages.traffic_page", "TrafficPage"),
+    ("inspector", "wmproxy_gui.pages.inspector_page", "InspectorPage"),
+    ("history", "wmproxy_gui.pages.history_page", "HistoryPage"),
     ("server", "wmproxy_gui.pages.server_page", "ServerPage"),
 )
-PAGE_ORDER = ("profiles", "mappings", "certificates", "traffic", "server", "logs", "settings")
+PAGE_ORDER = ("profiles", "mappings", "certificates", "traffic", "inspector", "history", "server", "logs",
+              "settings")
 
 SIDEBAR_STYLE = """
 #sidebar { background: palette(base); border: none; border-right: 1px solid palette(midlight); }
@@ -65,6 +68,8 @@ def _page_titles() -> dict[str, str]:
         "mappings": QCoreApplication.translate("MainWindow", "Mappings"),
         "certificates": QCoreApplication.translate("MainWindow", "Certificates"),
         "traffic": QCoreApplication.translate("MainWindow", "Traffic"),
+        "inspector": QCoreApplication.translate("MainWindow", "Inspector"),
+        "history": QCoreApplication.translate("MainWindow", "History"),
         "server": QCoreApplication.translate("MainWindow", "Server"),
         "logs": QCoreApplication.translate("MainWindow", "Logs"),
         "settings": QCoreApplication.translate("MainWindow", "Settings"),

@@ -42,6 +42,7 @@ class Settings:
     notified_tray_hint: bool = False  # "still running in the tray" was shown once
     notifications: bool = True  # desktop notifications on link loss / recovery
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
+    inspector_api: bool = True  # serve the request inspector's API and web page on 127.0.0.1 (a free port)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # unknown keys, kept on save
 
 

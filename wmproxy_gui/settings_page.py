@@ -107,6 +107,24 @@ class SettingsPage(QWidget):
         lang_form.addRow(self.tr("Interface language:"), self.language)
         lang_form.addRow(self.restart_note)
 
+        # ---- request inspector
+        self.inspector_api = QCheckBox(self.tr("Serve the request inspector's web page and API on this computer"))
+        self.inspector_api.setToolTip(self.tr("ngrok-style API on 127.0.0.1 with a free port; "
+                                              "only programs on this computer can reach it"))
+        self.inspector_api.setChecked(settings.inspector_api)
+        self.inspector_api.toggled.connect(self._inspector_toggled)
+        self.inspector_address = QLabel(objectName="inspectorAddress")
+        self.inspector_address.setOpenExternalLinks(True)
+        self.inspector_address.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        inspector = QGroupBox(self.tr("Request inspector"))
+        ins_form = QFormLayout(inspector)
+        ins_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        ins_form.addRow(self.inspector_api)
+        ins_form.addRow(self.tr("Address:"), self.inspector_address)
+        controller.inspector_changed.connect(self._show_inspector_address)
+        api = getattr(controller, "inspector_api", None)
+        self._show_inspector_address(api.url if api is not None else "")
+
         # ---- folders
         folders = QGroupBox(self.tr("Folders"))
         grid = QGridLayout(folders)
@@ -140,7 +158,7 @@ class SettingsPage(QWidget):
 
         body = QWidget()
         lay = QVBoxLayout(body)
-        for box in (startup, notes, lang, folders, about):
+        for box in (startup, notes, lang, inspector, folders, about):
             lay.addWidget(box)
         lay.addStretch(1)
         scroll = QScrollArea()
@@ -170,6 +188,20 @@ class SettingsPage(QWidget):
             return
         self.autostart_error.hide()
         self._save(start_on_login=enabled)
+
+    def _inspector_toggled(self, enabled: bool) -> None:
+        self._save(inspector_api=enabled)
+        from .widgets.common import spawn
+
+        spawn(self.controller.set_inspector_api(enabled))
+
+    def _show_inspector_address(self, url: str) -> None:
+        if url:
+            self.inspector_address.setText(f'<a href="{url}">{url}</a>')
+        elif getattr(self.controller, "inspector_error", ""):
+            self.inspector_address.setText(self.tr("Not served: %1").replace("%1", self.controller.inspector_error))
+        else:
+            self.inspector_address.setText(self.tr("Not served"))
 
     def refresh_profiles(self) -> None:
         combo = self.default_profile

@@ -2,6 +2,37 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
+    <name>BodyView</name>
+    <message>
+        <source>no body</source>
+        <translation>无正文</translation>
+    </message>
+    <message>
+        <source>form data</source>
+        <translation>表单数据</translation>
+    </message>
+    <message>
+        <source>text</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>binary</source>
+        <translation>二进制</translation>
+    </message>
+    <message>
+        <source>truncated: only the first %1 are kept</source>
+        <translation>已截断：只保留了前 %1</translation>
+    </message>
+    <message>
+        <source>Invalid JSON:</source>
+        <translation>JSON 无效：</translation>
+    </message>
+    <message>
+        <source>Invalid XML:</source>
+        <translation>XML 无效：</translation>
+    </message>
+</context>
+<context>
     <name>CertificatesPage</name>
     <message>
         <source>Subject</source>
@@ -235,6 +266,37 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     </message>
 </context>
 <context>
+    <name>EditReplayDialog</name>
+    <message>
+        <source>Edit and replay</source>
+        <translation>编辑后重放</translation>
+    </message>
+    <message>
+        <source>Content-Length is set to match the body.</source>
+        <translation>Content-Length 会按正文自动设置。</translation>
+    </message>
+    <message>
+        <source>Method:</source>
+        <translation>方法：</translation>
+    </message>
+    <message>
+        <source>Path:</source>
+        <translation>路径：</translation>
+    </message>
+    <message>
+        <source>Headers:</source>
+        <translation>请求头：</translation>
+    </message>
+    <message>
+        <source>Body:</source>
+        <translation>正文：</translation>
+    </message>
+    <message>
+        <source>Replay</source>
+        <translation>重放</translation>
+    </message>
+</context>
+<context>
     <name>EntryDialog</name>
     <message>
         <source>Enabled</source>
@@ -290,6 +352,248 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     <message>
         <source>Generate</source>
         <translation>生成</translation>
+    </message>
+</context>
+<context>
+    <name>HistoryPage</name>
+    <message>
+        <source>All mappings and proxies</source>
+        <translation>全部映射和代理</translation>
+    </message>
+    <message>
+        <source>Export CSV…</source>
+        <translation>导出 CSV…</translation>
+    </message>
+    <message>
+        <source>Save the daily totals (or the per-minute rows of the last day) as a CSV file</source>
+        <translation>将每日合计（或最近一天的每分钟数据）保存为 CSV 文件</translation>
+    </message>
+    <message>
+        <source>Show:</source>
+        <translation>显示：</translation>
+    </message>
+    <message>
+        <source>Last 24 hours, per hour</source>
+        <translation>最近 24 小时（每小时）</translation>
+    </message>
+    <message>
+        <source>Last 30 days, per day</source>
+        <translation>最近 30 天（每天）</translation>
+    </message>
+    <message>
+        <source>Up</source>
+        <translation>上行</translation>
+    </message>
+    <message>
+        <source>Down</source>
+        <translation>下行</translation>
+    </message>
+    <message>
+        <source>Last 24 hours: ↑ %1 ↓ %2</source>
+        <translation>最近 24 小时：↑ %1 ↓ %2</translation>
+    </message>
+    <message>
+        <source>Traffic history is off: %1</source>
+        <translation>流量历史已关闭：%1</translation>
+    </message>
+    <message>
+        <source>No traffic recorded yet. Totals per mapping are kept per minute for a day and per day for a year, in %1.</source>
+        <translation>尚无流量记录。各映射的合计按分钟保留一天、按天保留一年，存放在 %1。</translation>
+    </message>
+    <message>
+        <source>Kept per minute for a day and per day for a year, in %1.</source>
+        <translation>按分钟保留一天、按天保留一年，存放在 %1。</translation>
+    </message>
+    <message>
+        <source>Daily totals (*.csv)</source>
+        <translation>每日合计 (*.csv)</translation>
+    </message>
+    <message>
+        <source>Per minute, last 24 hours (*.csv)</source>
+        <translation>每分钟，最近 24 小时 (*.csv)</translation>
+    </message>
+    <message>
+        <source>Export traffic history</source>
+        <translation>导出流量历史</translation>
+    </message>
+    <message>
+        <source>Exported %1 rows to %2.</source>
+        <translation>已导出 %1 行到 %2。</translation>
+    </message>
+    <message>
+        <source>Cannot export: %1</source>
+        <translation>无法导出：%1</translation>
+    </message>
+</context>
+<context>
+    <name>InspectorPage</name>
+    <message>
+        <source>Filter by path…</source>
+        <translation>按路径筛选…</translation>
+    </message>
+    <message>
+        <source>All methods</source>
+        <translation>全部方法</translation>
+    </message>
+    <message>
+        <source>All statuses</source>
+        <translation>全部状态</translation>
+    </message>
+    <message>
+        <source>All mappings</source>
+        <translation>全部映射</translation>
+    </message>
+    <message>
+        <source>Clear</source>
+        <translation>清空</translation>
+    </message>
+    <message>
+        <source>Forget every captured request</source>
+        <translation>丢弃所有已捕获的请求</translation>
+    </message>
+    <message>
+        <source>No requests captured yet</source>
+        <translation>尚未捕获请求</translation>
+    </message>
+    <message>
+        <source>HTTP requests to your http and https mappings show up here with their headers, bodies and responses, ready to replay. They stay in memory only.</source>
+        <translation>发往 http 和 https 映射的 HTTP 请求会连同请求头、正文和响应显示在这里，可随时重放。它们只保存在内存中。</translation>
+    </message>
+    <message>
+        <source>Replay</source>
+        <translation>重放</translation>
+    </message>
+    <message>
+        <source>Send this request to the local service again</source>
+        <translation>把这个请求再次发送给本地服务</translation>
+    </message>
+    <message>
+        <source>Edit and replay…</source>
+        <translation>编辑后重放…</translation>
+    </message>
+    <message>
+        <source>Copy as curl</source>
+        <translation>复制为 curl</translation>
+    </message>
+    <message>
+        <source>Headers</source>
+        <translation>请求头</translation>
+    </message>
+    <message>
+        <source>Query parameters</source>
+        <translation>查询参数</translation>
+    </message>
+    <message>
+        <source>Body</source>
+        <translation>正文</translation>
+    </message>
+    <message>
+        <source>Summary</source>
+        <translation>概要</translation>
+    </message>
+    <message>
+        <source>Request</source>
+        <translation>请求</translation>
+    </message>
+    <message>
+        <source>Response</source>
+        <translation>响应</translation>
+    </message>
+    <message>
+        <source>Raw</source>
+        <translation>原始数据</translation>
+    </message>
+    <message>
+        <source>Select a request to see its details.</source>
+        <translation>选择一个请求以查看详情。</translation>
+    </message>
+    <message>
+        <source>Also in your browser and for scripts (ngrok-style API): %1</source>
+        <translation>也可在浏览器和脚本中使用（ngrok 风格 API）：%1</translation>
+    </message>
+    <message>
+        <source>The local API is off: %1</source>
+        <translation>本地 API 已关闭：%1</translation>
+    </message>
+    <message>
+        <source>The local API is off (Settings).</source>
+        <translation>本地 API 已关闭（见设置）。</translation>
+    </message>
+    <message>
+        <source>%1 requests were not captured: more than %2 a second arrived.</source>
+        <translation>有 %1 个请求未被捕获：每秒到达的请求超过 %2 个。</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>no response</source>
+        <translation>无响应</translation>
+    </message>
+    <message>
+        <source>Mapping</source>
+        <translation>映射</translation>
+    </message>
+    <message>
+        <source>Remote address</source>
+        <translation>远端地址</translation>
+    </message>
+    <message>
+        <source>Local service</source>
+        <translation>本地服务</translation>
+    </message>
+    <message>
+        <source>Started</source>
+        <translation>开始时间</translation>
+    </message>
+    <message>
+        <source>Time to first byte</source>
+        <translation>首字节时间</translation>
+    </message>
+    <message>
+        <source>Duration</source>
+        <translation>耗时</translation>
+    </message>
+    <message>
+        <source>Request size</source>
+        <translation>请求大小</translation>
+    </message>
+    <message>
+        <source>Response size</source>
+        <translation>响应大小</translation>
+    </message>
+    <message>
+        <source>Replay of</source>
+        <translation>重放自</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>备注</translation>
+    </message>
+    <message>
+        <source>(none)</source>
+        <translation>（无）</translation>
+    </message>
+    <message>
+        <source>(no response)</source>
+        <translation>（无响应）</translation>
+    </message>
+    <message>
+        <source>Replaying…</source>
+        <translation>正在重放…</translation>
+    </message>
+    <message>
+        <source>Replayed: %1</source>
+        <translation>已重放：%1</translation>
+    </message>
+    <message>
+        <source>Cannot replay: %1</source>
+        <translation>无法重放：%1</translation>
+    </message>
+    <message>
+        <source>curl command copied to the clipboard.</source>
+        <translation>curl 命令已复制到剪贴板。</translation>
     </message>
 </context>
 <context>
@@ -431,6 +735,14 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     <message>
         <source>Traffic</source>
         <translation>流量</translation>
+    </message>
+    <message>
+        <source>Inspector</source>
+        <translation>请求检查</translation>
+    </message>
+    <message>
+        <source>History</source>
+        <translation>流量历史</translation>
     </message>
     <message>
         <source>Server</source>
@@ -1431,6 +1743,22 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>界面语言：</translation>
     </message>
     <message>
+        <source>Serve the request inspector&apos;s web page and API on this computer</source>
+        <translation>在本机提供请求检查的网页和 API</translation>
+    </message>
+    <message>
+        <source>ngrok-style API on 127.0.0.1 with a free port; only programs on this computer can reach it</source>
+        <translation>ngrok 风格的 API，监听 127.0.0.1 上的空闲端口；只有本机程序可以访问</translation>
+    </message>
+    <message>
+        <source>Request inspector</source>
+        <translation>请求检查</translation>
+    </message>
+    <message>
+        <source>Address:</source>
+        <translation>地址：</translation>
+    </message>
+    <message>
         <source>Folders</source>
         <translation>文件夹</translation>
     </message>
@@ -1461,6 +1789,14 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     <message>
         <source>Could not change start-on-login: %1</source>
         <translation>无法更改登录时启动：%1</translation>
+    </message>
+    <message>
+        <source>Not served: %1</source>
+        <translation>未提供：%1</translation>
+    </message>
+    <message>
+        <source>Not served</source>
+        <translation>未提供</translation>
     </message>
     <message>
         <source>The first profile</source>
@@ -2054,6 +2390,70 @@ Compare it with the one the server shows (its log or Server page). If you trust 
     <message>
         <source>none</source>
         <translation>无</translation>
+    </message>
+    <message>
+        <source>mapping</source>
+        <translation>映射</translation>
+    </message>
+    <message>
+        <source>proxy</source>
+        <translation>代理</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>24 h up</source>
+        <translation>24 小时上行</translation>
+    </message>
+    <message>
+        <source>24 h down</source>
+        <translation>24 小时下行</translation>
+    </message>
+    <message>
+        <source>30 days</source>
+        <translation>30 天</translation>
+    </message>
+    <message>
+        <source>365 days</source>
+        <translation>365 天</translation>
+    </message>
+    <message>
+        <source>Connections (24 h)</source>
+        <translation>连接数（24 小时）</translation>
+    </message>
+    <message>
+        <source>Time</source>
+        <translation>时间</translation>
+    </message>
+    <message>
+        <source>Mapping</source>
+        <translation>映射</translation>
+    </message>
+    <message>
+        <source>Method</source>
+        <translation>方法</translation>
+    </message>
+    <message>
+        <source>Path</source>
+        <translation>路径</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>大小</translation>
+    </message>
+    <message>
+        <source>replay</source>
+        <translation>重放</translation>
+    </message>
+    <message>
+        <source>error</source>
+        <translation>错误</translation>
     </message>
 </context>
 </TS>

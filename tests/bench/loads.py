@@ -58,8 +58,10 @@ _TOTAL = re.compile(r"(\d+) requests in")
 
 
 def wrk(port: int, seconds: float, *, close: bool = False, host: str | None = None,
-        proxy_target: int | None = None, tmp: Path | None = None, conns: int = 32) -> tuple[float, str]:
-    """(requests/s, problems) of wrk with ``conns`` connections; ``close`` = a new connection per request.
+        proxy_target: int | None = None, tmp: Path | None = None, conns: int = 32,
+        scheme: str = "http") -> tuple[float, str, int]:
+    """(requests/s, problems, requests done) of wrk with ``conns`` connections; ``close`` = a new
+    connection per request (over https: a new TLS handshake per request).
 
     ``proxy_target``: send absolute-form requests for that local port (``port`` is an HTTP proxy).
     """
@@ -74,7 +76,7 @@ def wrk(port: int, seconds: float, *, close: bool = False, host: str | None = No
         argv += ["-s", str(script)]
     elif host:
         argv += ["-H", f"Host: {host}"]
-    argv.append(f"http://127.0.0.1:{port}/")
+    argv.append(f"{scheme}://127.0.0.1:{port}/")
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     except subprocess.TimeoutExpired:
@@ -95,7 +97,24 @@ def wrk(port: int, seconds: float, *, close: bool = False, host: str | None = No
     rps = float(m.group(1))
     if total == 0:
         raise LoadError("wrk: no request completed " + "; ".join(problems))
-    return rps, "; ".join(problems)
+    return rps, "; ".join(problems), total
+
+
+_REDIS = re.compile(r"GET: ([\d.]+) requests per second")
+
+
+def redis_benchmark(port: int, clients: int, requests: int) -> float:
+    """GET operations/s of ``redis-benchmark -t get`` with ``clients`` connections (no pipelining)."""
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "get", "-n", str(requests),
+            "-c", str(clients), "-q", "-d", "64"]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise LoadError("redis-benchmark timed out") from None
+    m = _REDIS.search(r.stdout.replace("\r", "\n"))
+    if not m:
+        raise LoadError(f"redis-benchmark: {(r.stderr or r.stdout).strip()[-200:]}")
+    return float(m.group(1))
 
 
 def pingpong(port: int, count: int, size: int = 64) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from _procs import Proc, free_port, wait_listening, wait_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-SERVICES = ("iperf", "http", "echo", "sink")
+SERVICES = ("iperf", "http", "echo", "sink", "redis")
 HTTP_HOST = "bench.local"
 PPROXY_VENV = Path(os.environ.get("WMPROXY_BENCH_CACHE", Path.home() / ".cache" / "wmproxy-bench")) / "pproxy-venv"
 
@@ -80,6 +80,17 @@ class Services:
             p = Proc(argv, self.tmp / f"svc-{kind}.log", stdout_pipe=True)
             self.procs[kind] = p
             self.ports[kind] = int(p.ready_line())
+        port = free_port()  # redis, for small request/response round trips
+        self.procs["redis"] = Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--protected-mode", "no"], self.tmp / "redis.log")
+        wait_port(port)
+        self.ports["redis"] = port
+        port = free_port()  # nginx serving 1 KiB keep-alive: the proxy figures' target
+        self.procs["nginx"] = nginx(self.tmp / "nginx-svc", f"""
+  server {{ listen 127.0.0.1:{port} backlog=4096; keepalive_requests 1000000;
+           location / {{ return 200 "{'x' * 1024}"; }} }}""")
+        wait_port(port)
+        self.ports["nginx"] = port
 
     def start_iperf(self) -> None:
         old = self.procs.pop("iperf", None)
@@ -98,7 +109,7 @@ class Services:
 # ---------------------------------------------------------------- peers
 
 def direct(svc: Services, tmp: Path) -> Path_:
-    return Path_("direct", "direct", dict(svc.ports))
+    return Path_("direct", "direct", {k: v for k, v in svc.ports.items() if k in SERVICES})
 
 
 def socat(svc: Services, tmp: Path) -> Path_:
@@ -222,6 +233,40 @@ def pproxy(svc: Services, tmp: Path) -> Path_:
     return path
 
 
+# ---------------------------------------------------------------- nginx, HAProxy
+
+def nginx(root: Path, http_block: str) -> Proc:
+    """nginx, one worker, foreground, its own config and files under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    temps = "\n".join(f"  {k}_temp_path {root}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = root / "nginx.conf"
+    conf.write_text(f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {root}/nginx.pid;\n"
+                    f"error_log {root}/error.log warn;\nworker_rlimit_nofile 65536;\n"
+                    f"events {{ worker_connections 16384; }}\n"
+                    f"http {{\n  access_log off;\n{temps}\n{http_block}\n}}\n")
+    return Proc(["/usr/sbin/nginx", "-c", str(conf), "-p", str(root)], root / "nginx.log")
+
+
+def nginx_tls(svc: Services, tmp: Path, certs: "Certs") -> Path_:
+    """nginx (one worker) terminating TLS with the same RSA-2048 certificate as our HTTPS mapping
+    and proxying to the same HTTP service (upstream keep-alive): the HTTPS figures' peer."""
+    port = free_port()
+    p = nginx(tmp / "nginx-tls", f"""
+  upstream svc {{ server 127.0.0.1:{svc.ports['http']}; keepalive 64; }}
+  server {{ listen 127.0.0.1:{port} ssl backlog=4096; keepalive_requests 1000000;
+           ssl_certificate {certs.rsa_cert}; ssl_certificate_key {certs.rsa_key};
+           location / {{ proxy_pass http://svc; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}""")
+    wait_port(port)
+    return Path_("nginx-tls", "nginx TLS termination", {"https": port}, [p], [p.pid])
+
+
+def haproxy(root: Path, config: str) -> Proc:
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = root / "haproxy.cfg"
+    cfg.write_text(config)
+    return Proc(["/usr/sbin/haproxy", "-db", "-f", str(cfg)], root / "haproxy.log")
+
+
 # ---------------------------------------------------------------- ours
 
 class Certs:
@@ -236,13 +281,28 @@ class Certs:
         tls.write_cert(self.cert, cert_pem)
         tls.write_private_key(self.key, key_pem)
         self.fingerprint = tls.cert_info(cert_pem).fingerprint
+        # the HTTPS figures: one RSA-2048 certificate for our mapping and for nginx alike
+        self.rsa_cert, self.rsa_key = tmp / "mapping-rsa.crt", tmp / "mapping-rsa.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", str(self.rsa_key), "-out", str(self.rsa_cert)], check=True, capture_output=True)
 
 
-def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None) -> tuple[Proc, dict]:
+def old_checkout(ref: str, tmp: Path) -> Path:
+    """A detached worktree of ``ref`` (an older engine to measure beside this one)."""
+    dst = tmp / "old-engine"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(dst), ref], check=True,
+                   capture_output=True)
+    return dst
+
+
+def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None,
+           engine: Path | None = None) -> tuple[Proc, dict]:
     f = tmp / f"{tag}.json"
     f.write_text(json.dumps(cfg))
-    # WMPROXY_BENCH_ENGINE=<dir of another checkout>: run that tree's engine (A/B comparisons)
-    root = Path(os.environ.get("WMPROXY_BENCH_ENGINE", REPO))
+    # engine / WMPROXY_BENCH_ENGINE=<dir of another checkout>: run that tree's engine (A/B comparisons)
+    root = engine or Path(os.environ.get("WMPROXY_BENCH_ENGINE", REPO))
+    env = {**(env or {}), "PYTHONPATH": str(root)}
     p = Proc([sys.executable, str(root / "tests" / "bench" / "tunnel_runner.py"), str(f)], tmp / f"{tag}.log",
              stdout_pipe=True, env=env)
     try:
@@ -252,26 +312,31 @@ def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None) ->
         raise
 
 
-def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str, server_loop: str = "uvloop") -> Path_:
-    name = f"ours-{'tls' if tls else 'tcp'}{'-qasync' if loop == 'qasync' else ''}"
-    label = f"ours {'TLS' if tls else 'TCP'} {'qasync' if loop == 'qasync' else 'headless'}"
+def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str, server_loop: str = "uvloop",
+         engine: Path | None = None, tag: str | None = None) -> Path_:
+    name = tag or f"ours-{'tls' if tls else 'tcp'}{'-qasync' if loop == 'qasync' else ''}"
+    label = f"{'old' if engine else 'ours'} {'TLS' if tls else 'TCP'} {'qasync' if loop == 'qasync' else 'headless'}"
     path = Path_(name, label)
     scfg: dict = {"bind": "127.0.0.1:0", "username": "bench", "password": "bench-pw",
-                  "map_http_bind": "127.0.0.1:0", "map_tcp_bind": "127.0.0.1:0", "allow_targets": ["127.0.0.1"]}
+                  "map_http_bind": "127.0.0.1:0", "map_tcp_bind": "127.0.0.1:0", "allow_targets": ["127.0.0.1"],
+                  "map_https_bind": "127.0.0.1:0", "map_cert": str(certs.rsa_cert), "map_key": str(certs.rsa_key)}
     window = int(os.environ.get("WMPROXY_BENCH_WINDOW", "0"))  # experiments: per-channel window, both sides
     if window:
         scfg["window"] = window
     if tls:
         scfg.update(tls=True, cert_file=str(certs.cert), key_file=str(certs.key))
-    srv, addrs = runner({"role": "server", "loop": server_loop, "server": scfg}, tmp, f"{name}-server")
+    srv, addrs = runner({"role": "server", "loop": server_loop, "server": scfg}, tmp, f"{name}-server",
+                        engine=engine)
     path.procs.append(srv)
     center = addrs["center"]
     mappings = []
-    for s in ("iperf", "echo", "sink"):
+    for s in ("iperf", "echo", "sink", "redis"):
         pub = free_port()
         path.ports[s] = pub
         mappings.append({"name": s, "mode": "tcp", "local_addr": f"127.0.0.1:{svc.ports[s]}", "remote_port": pub})
     mappings.append({"name": "http", "mode": "http", "domain": HTTP_HOST, "local_addr": f"127.0.0.1:{svc.ports['http']}"})
+    # the HTTPS figures reach https://127.0.0.1:PORT/ (no SNI): a catch-all https mapping
+    mappings.append({"name": "https", "mode": "https", "domain": "", "local_addr": f"127.0.0.1:{svc.ports['http']}"})
     ccfg: dict = {"server": f"{center[0]}:{center[1]}", "username": "bench", "password": "bench-pw",
                   "mappings": mappings, "proxies": [{"name": "proxy", "bind": "127.0.0.1:0"}],
                   "reconnect_min": 0.2, "reconnect_max": 1.0}
@@ -282,14 +347,53 @@ def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str, server
     lag_file = tmp / f"{name}-lag.json"
     env = {"QT_QPA_PLATFORM": "offscreen"} if loop == "qasync" else None
     cli, caddrs = runner({"role": "client", "loop": loop, "client": ccfg, "lag_file": str(lag_file)},
-                         tmp, f"{name}-client", env)
+                         tmp, f"{name}-client", env, engine=engine)
     path.procs.append(cli)
     path.ports["http"] = addrs["http"][1]
+    path.ports["https"] = addrs["https"][1]
     path.proxy_port = caddrs["proxy"][1]
     path.lag_proc, path.lag_file = cli, lag_file
     path.mem_roots = [srv.pid, cli.pid]
-    for s in ("iperf", "echo", "sink"):
+    for s in ("iperf", "echo", "sink", "redis"):
         wait_listening(path.ports[s], 15)
+    time.sleep(1.2)  # a version-1 client's mappings are routed after the server's 1 s grace
+    return path
+
+
+def behind_haproxy(svc: Services, tmp: Path, certs: Certs, servers: int) -> Path_:
+    """``servers`` headless servers (TLS links) behind HAProxy (TCP mode, send-proxy-v2, round robin),
+    one client linked to all of them, the HTTP service behind an http mapping."""
+    name = f"lb-{servers}"
+    path = Path_(name, f"HAProxy + {servers} server(s)")
+    backends = []
+    centers = []
+    for i in range(servers):
+        http_port = free_port()
+        scfg = {"bind": "127.0.0.1:0", "username": "bench", "password": "bench-pw", "tls": True,
+                "cert_file": str(certs.cert), "key_file": str(certs.key), "map_http_bind": f"127.0.0.1:{http_port}",
+                "trusted_proxies": ["127.0.0.1"]}
+        srv, addrs = runner({"role": "server", "loop": "uvloop", "server": scfg}, tmp, f"{name}-server{i}")
+        path.procs.append(srv)
+        path.mem_roots.append(srv.pid)
+        centers.append("%s:%d" % tuple(addrs["center"]))
+        backends.append(f"  server s{i} 127.0.0.1:{http_port} send-proxy-v2")
+    ccfg = {"server": centers, "username": "bench", "password": "bench-pw", "reconnect_min": 0.2,
+            "reconnect_max": 1.0, "tls": {"enabled": True, "fingerprint": certs.fingerprint, "tofu": False},
+            "mappings": [{"name": "http", "mode": "http", "domain": HTTP_HOST,
+                          "local_addr": f"127.0.0.1:{svc.ports['http']}"}]}
+    cli, _ = runner({"role": "client", "loop": "uvloop", "client": ccfg}, tmp, f"{name}-client")
+    path.procs.append(cli)
+    path.mem_roots.append(cli.pid)
+    front = free_port()
+    lb = haproxy(tmp / name, "global\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 2s\n"
+                 "  timeout client 60s\n  timeout server 60s\n"
+                 f"frontend f\n  bind 127.0.0.1:{front}\n  default_backend b\n"
+                 "backend b\n  balance roundrobin\n" + "\n".join(backends) + "\n")
+    path.procs.append(lb)
+    path.mem_roots.append(lb.pid)
+    wait_port(front)
+    time.sleep(1.5)  # every link up and its mappings routed
+    path.ports["http"] = front
     return path
 
 

@@ -50,7 +50,8 @@ def summarize(raw: Path, top: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--path", default="ours-tls")
-    ap.add_argument("--load", default="thr1", choices=("thr1", "thr8", "http_ka", "http_nc", "proxy_ka", "proxy_nc"))
+    ap.add_argument("--load", default="thr1", choices=("thr1", "thr8", "http_ka", "http_nc", "proxy_ka", "proxy_nc",
+                                                       "https_ka", "https_nc", "redis1", "redis50"))
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--native", action="store_true", help="include native (C) frames")
@@ -78,11 +79,16 @@ def main() -> None:
             d = a.seconds - 1
             if a.load in ("thr1", "thr8"):
                 result.append(loads.iperf(path.ports["iperf"], d, 8 if a.load == "thr8" else 1))
+            elif a.load.startswith("https"):
+                result.append(loads.wrk(path.ports["https"], d, close=a.load == "https_nc", conns=16, scheme="https"))
             elif a.load.startswith("http"):
                 result.append(loads.wrk(path.ports["http"], d, close=a.load == "http_nc", host=peers.HTTP_HOST))
+            elif a.load.startswith("redis"):
+                clients = 50 if a.load == "redis50" else 1
+                result.append(loads.redis_benchmark(path.ports["redis"], clients, 20000 * (5 if clients > 1 else 1)))
             else:
                 result.append(loads.wrk(path.proxy_port, d, close=a.load == "proxy_nc",
-                                        proxy_target=svc.ports["http"], tmp=tmp))
+                                        proxy_target=svc.ports["nginx"], tmp=tmp))
 
         th = threading.Thread(target=load)
         th.start()

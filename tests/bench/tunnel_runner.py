@@ -4,7 +4,7 @@
 
 CONFIG: {"role": "server"|"client", "loop": "uvloop"|"asyncio"|"qasync",
          "server": {ServerConfig fields} | "client": {ClientConfig fields, tls/mappings/proxies as dicts},
-         "lag_file": path (optional)}
+         "lag_file": path (optional), "inspect": true | max_rate (client: capture http/https mappings)}
 
 Prints ``READY {"center": [host, port], ...}`` once listening (server) or
 connected (client). ``qasync`` runs the engine inside a PySide6 QApplication
@@ -82,7 +82,13 @@ def build(cfgd: dict):
     c["tls"] = ClientTls(**c.get("tls", {}))
     c["mappings"] = [MappingConfig(**m) for m in c.get("mappings", [])]
     c["proxies"] = [ProxyListenerConfig(**p) for p in c.get("proxies", [])]
-    return CenterClient(ClientConfig(**c))
+    capture = None
+    if cfgd.get("inspect"):  # the request inspector's capture on (bench_inspect.py compares on/off)
+        from core.inspect import CaptureRing
+
+        rate = cfgd["inspect"]  # true: the default capture rate limit; a number: that many a second
+        capture = CaptureRing() if rate is True else CaptureRing(max_rate=float(rate))
+    return CenterClient(ClientConfig(**c), capture=capture)
 
 
 async def serve(cfgd: dict, lag: LagMonitor, stop: asyncio.Event) -> None:

@@ -153,9 +153,10 @@ def test_main_window_hosts_every_page(app, qtbot):
     from wmproxy_gui.settings_page import SettingsPage
 
     w = app.window
-    assert list(w.pages) == list(PAGE_ORDER[:5]) + ["logs", "settings"]
+    assert list(w.pages) == list(PAGE_ORDER)
     expected = {"profiles": "ProfilesPage", "mappings": "MappingsPage", "certificates": "CertificatesPage",
-                "traffic": "TrafficPage", "server": "ServerPage"}
+                "traffic": "TrafficPage", "inspector": "InspectorPage", "history": "HistoryPage",
+                "server": "ServerPage"}
     for key, cls in expected.items():
         assert not isinstance(w.pages[key], PlaceholderPage), f"{key} page missing"
         assert type(w.pages[key]).__name__ == cls
@@ -361,7 +362,7 @@ def test_the_ui_speaks_chinese(qapp, qasync_loop, tmp_path: Path, profile_store,
         store = SettingsStore(tmp_path / "settings.toml")
         a = Application(qapp, settings_store=store, settings=store.load(), store=profile_store, log_sink=LogSink())
         nav = [a.window.nav.item(i).text() for i in range(a.window.nav.count())]
-        assert nav == ["配置", "映射", "证书", "流量", "服务端", "日志", "设置"]
+        assert nav == ["配置", "映射", "证书", "流量", "请求检查", "流量历史", "服务端", "日志", "设置"]
         a.tray.rebuild_menu()
         texts = [act.text() for act in a.tray.menu.actions()]
         assert "退出" in texts and "打开 wmproxy-gui" in texts and any("已停止" in t for t in texts)

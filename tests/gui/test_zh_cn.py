@@ -30,7 +30,10 @@ ALLOWED = {"TLS", "HTTP", "HTTPS", "SOCKS5", "TCP", "CA", "SHA", "SNI", "PEM", "
            "TOML", "YAML", "SOCKS", "host", "port",  # format names and the host:port notation
            "IPv", "NUL", "Host",  # IPv4/IPv6, the NUL character, the HTTP Host header
            "English",  # the language's own name in the language list
-           "Qt", "PySide", "Python", "linux", "win", "darwin"}  # the About line's versions
+           "Qt", "PySide", "Python", "linux", "win", "darwin",  # the About line's versions
+           # the inspector: HTTP methods, status classes (2xx), formats and tool names
+           "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "xx", "API", "CSV", "JSON", "XML", "curl",
+           "ngrok"}
 USER_DATA = {"web", "ssh", "mixed"}  # names the test's profile gives its mappings: the user's words
 WORD = re.compile(r"[A-Za-z]{2,}")
 SKIP = re.compile(r"(wmproxy://\S+|https?://\S+|\S+\.(toml|yaml|crt|key|pem)\b|[\w.-]+:\d+|/\S+|"
