@@ -646,10 +646,10 @@ class TunnelController(QObject):
                 return
             ended = [dataclasses.replace(l, next_attempt_at=None, state=ERROR if not l.up else l.state,
                                          primary=False) for l in self.links(profile_id)]
+            self._ended[profile_id] = ended  # before the tunnel goes: the views never see no links at all
             del self._tunnels[profile_id]
             tunnel.unhook()
             await self._stop_client(tunnel.client)
-            self._ended[profile_id] = ended
             self._set_state(profile_id, ERROR)
             self.links_changed.emit(profile_id)
 

@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
 from conftest import wait_until  # tests/gui/conftest.py
 from PySide6.QtCore import Qt
@@ -34,6 +35,8 @@ from wmproxy_gui.profiles import Profile, new_id, with_tls_mode
 from wmproxy_gui.tray import TrayIcon, overall_state
 
 pytestmark = pytest.mark.timeout(120)
+
+keyring.get_keyring()  # see test_profiles.py: initialise detection before conftest's reset()
 
 
 def addr(pair: tuple[str, int]) -> str:
