@@ -278,8 +278,23 @@ class ServerLink(Link):
         self.loop.call_soon(self._serve_proxy, ch)
 
     def _serve_proxy(self, ch) -> None:  # type: ignore[no-untyped-def]
-        if not ch.closed:
-            self.server.spawn(self.server.serve_proxy_channel(ChannelStream(ch, self.peer), ch))
+        if ch.closed:
+            return
+        from .forward_proxy import ForwardProxy
+
+        server = self.server
+
+        def on_target(target: str) -> None:
+            ch.record.target = target
+
+        def hand_over(data: bytes) -> None:  # CONNECT / SOCKS: the coroutine handlers go on
+            stream = ChannelStream(ch, self.peer)
+            if data:
+                stream.deliver(data)
+            server.spawn(server.serve_proxy_channel(stream, ch))
+
+        # plain HTTP forward proxying at the protocol level (no coroutine per request)
+        ForwardProxy(ch, server._proxy_opts, self.peer, hand_over, on_target)
 
 
 class CenterServer:

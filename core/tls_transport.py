@@ -155,6 +155,7 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
             size = len(view)
             got = 0
             end = False
+            incoming = self._in
             try:
                 while got < size:
                     n = ssl_obj.read(size - got, view[got:])
@@ -162,6 +163,8 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
                         end = True
                         break
                     got += n
+                    if not incoming.pending and not ssl_obj.pending():
+                        break  # all that arrived is decrypted: no WantRead exception to pay for
             except ssl.SSLWantReadError:
                 pass
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):

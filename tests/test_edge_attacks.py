@@ -20,7 +20,7 @@ from _edge import PASSWORD, USER, ServerProcess, settle
 from _util import curl, run, until
 from core import frames as F
 from core.client import CenterClient
-from core.config import ClientConfig, ClientTls, MappingConfig, parse_header_rule
+from core.config import ClientConfig, MappingConfig, parse_header_rule
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,7 +1,6 @@
 """HTTP mappings: curl -> server's public http port -> tunnel -> client's local HTTP service."""
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 

@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from core.config import MappingConfig
-from core.frames import Close, Create, Flag, HeaderOp, HeaderRule, Mapping, MappingEntry, Token, encode
+from core.frames import Close, Flag, HeaderOp, HeaderRule, Mapping, MappingEntry, Token, encode
 from core.streams import ByteStream
 from _util import run
 from _strategies import PORTS_FLAG, frame_from_vector, load_vectors, raw_frame, short

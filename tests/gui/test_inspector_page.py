@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
 
 import pytest
 from conftest import wait_until  # tests/gui/conftest.py
@@ -77,7 +76,7 @@ def test_inspector_lists_filters_details_replays(controller, profile_store, cent
             page.table.selectRow(0)
             ex = page.current
             assert ex is not None and ex.uri == "/webhook?attempt=1"
-            assert page.title.text() == f"POST http://hooks.test/webhook?attempt=1"
+            assert page.title.text() == "POST http://hooks.test/webhook?attempt=1"
             assert json.loads(page.req_body.text.toPlainText()) == HOOK
             assert page.req_body.text.toPlainText().startswith("{\n  ")
             assert "X-Signature: s1" in page.req_headers.toPlainText()
