@@ -21,7 +21,7 @@ from core.errors import ConfigError
 
 from ..models import MappingTableModel, ProxyTableModel, _ConfigListModel, copy_name
 from ..profiles import Profile
-from ..widgets.common import EmptyState, ValidatedForm, error_text, set_status, spawn, status_label
+from ..widgets.common import EmptyState, ValidatedForm, error_text, schedule_grow, set_status, spawn, status_label
 from .validation import client_problem, header_problem, mapping_problems, proxy_problems, translate_problem
 
 MODE_HINTS = {  # marked for lupdate, translated where shown
@@ -146,6 +146,7 @@ class MappingDialog(EntryDialog):
         self.local_addr.setPlaceholderText("127.0.0.1:8080" if mode != "proxy" else self.tr("(not needed for proxy)"))
         ok = self.form.show_problems(self.problems())
         self.ok.setEnabled(ok)
+        schedule_grow(self)  # error lines come and go: never squeeze them
         return ok
 
     def _accept(self) -> None:
@@ -211,6 +212,7 @@ class ProxyDialog(EntryDialog):
             out.setdefault("password", self.tr("enter a password for this username"))
         ok = self.form.show_problems(out)
         self.ok.setEnabled(ok)
+        schedule_grow(self)  # error lines come and go: never squeeze them
         return ok
 
     def _accept(self) -> None:

@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QHBoxLayout, QHeaderView, QInputDialog, QLineEdit, QMenu,
@@ -26,8 +26,8 @@ from core.errors import ConfigError, WmproxyError
 
 from ..diagnosis import UNKNOWN_SERVER
 from ..profiles import Profile, ProfileStore, new_id, tls_mode, with_tls_mode
-from ..widgets.common import (EmptyState, ValidatedForm, ask, error_text, mark_error, set_status, spawn,
-                              status_label)
+from ..widgets.common import (EmptyState, ValidatedForm, ask, error_text, mark_error, schedule_grow, set_status,
+                              spawn, status_label)
 from .validation import address_problem, client_problem, fingerprint_problem, name_problem, translate_problem
 
 TLS_CHOICES = (  # marked for lupdate, translated where shown
@@ -324,20 +324,8 @@ class ServerListEdit(QWidget):
         # an explicit minimum: the form around this row lays out by height-for-width (its hint wraps),
         # which would keep the old height after a line is added and squeeze the lines together
         self.setMinimumHeight(self.layout().sizeHint().height())
-        window = self.window()
-        if window is not self and window.isVisible():
-            QTimer.singleShot(0, self._grow_window)
-
-    def _grow_window(self) -> None:
-        """A visible dialog grows with a new line (never shrinks under the user's hands)."""
-        window = self.window()
-        lay = window.layout()
-        if window is self or lay is None:
-            return
-        lay.activate()
-        need = lay.totalHeightForWidth(window.width()) if lay.hasHeightForWidth() else lay.totalSizeHint().height()
-        if need > window.height():
-            window.resize(window.width(), need)
+        if self.window() is not self:
+            schedule_grow(self)  # a visible dialog grows with a new line
 
     def texts(self) -> list[str]:
         return [e.text().strip() for e in self.edits]
@@ -532,6 +520,7 @@ class ProfileDialog(QDialog):
         ok = self.form.show_problems(self.problems())
         self.save_button.setEnabled(ok)
         self.test_button.setEnabled(ok and (self.test_task is None or self.test_task.done()))
+        schedule_grow(self)  # rows and error lines come and go: never squeeze them
         return ok
 
     # ---- actions
