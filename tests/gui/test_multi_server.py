@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import keyring
