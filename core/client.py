@@ -420,7 +420,8 @@ class CenterClient:
         make = factory or (lambda pre: SocketEndpoint(ch, pre))
         try:
             host, port = addr_of(local_addr, "local_addr")
-            await asyncio.wait_for(loop.create_connection(lambda: make(preamble), host, port), 10)
+            async with asyncio.timeout(10):  # (wait_for would wrap the connect in a task of its own)
+                await loop.create_connection(lambda: make(preamble), host, port)
         except (OSError, asyncio.TimeoutError, WmproxyError) as e:
             reason = f"cannot connect to {local_addr}: {getattr(e, 'strerror', None) or e or 'timed out'}"
             log.info("channel %s: %s", ch.id, reason)

@@ -146,7 +146,7 @@ class ServerConfig:
     http_body_timeout: float = 60.0  # longest pause inside a request body
     http_max_head: int = 64 * 1024  # bytes of one request head
     http_max_headers: int = 100  # header lines of one request head
-    max_conns_per_source: int = 256  # public connections (all mapping ports) from one address
+    max_conns_per_source: int = 1024  # public connections (all mapping ports) from one address
     auth_timeout: float = 10.0  # TLS handshake + Token of a client link, from the TCP accept
     max_unauth_per_source: int = 16  # client links not logged in yet, from one address
     max_unauth: int = 512  # client links not logged in yet, in all

@@ -61,7 +61,9 @@ def origin_form(buf: bytes | bytearray, info: RequestInfo, path: str, authority:
         if name in _HOP or name in named:
             continue
         out.append(line)
-    if info.version < (1, 1) and info.keep_alive:
+    if not info.keep_alive:
+        out.append(b"Connection: close")  # so the answer says so too: the client expects the end
+    elif info.version < (1, 1):
         out.append(b"Connection: keep-alive")
     return b"\r\n".join(out) + b"\r\n\r\n"
 

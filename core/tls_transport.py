@@ -214,15 +214,8 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
 
     # ------------------------------------------------------------ app side (asyncio.Transport)
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closing or self._eof_sent or not data:
-            return
-        try:
-            self._ssl.write(data)
-        except (ssl.SSLError, OSError) as e:
-            log.debug("TLS write to %s failed: %s", self._peer(), e)
-            self._abort_raw()
-            return
-        self._flush()
+        if data:
+            self.writelines((data,))
 
     def writelines(self, list_of_data) -> None:  # type: ignore[override]
         """Every piece into the TLS stream, then one write to the socket (not one per piece)."""

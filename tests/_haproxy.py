@@ -12,26 +12,13 @@ import time
 from pathlib import Path
 
 from _nginx import need
+from _util import listening, stop_process
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    """A TCP socket listens on ``port`` (from /proc/net/tcp: no connection is made)."""
-    want = f":{port:04X} "
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                if any(ln.split()[3] == "0A" and (ln.split()[1] + " ").endswith(want) for ln in f):
-                    return True
-        except OSError:
-            pass
-    return False
 
 
 class HAProxy:
@@ -61,7 +48,7 @@ class HAProxy:
         for name, p in self.ports.items():
             if not name.startswith("front"):
                 continue
-            while not _listening(p):  # without connecting: a probe would reach the backends
+            while not listening(p):  # without connecting: a probe would reach the backends
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"haproxy exited: {self.proc.stdout.read()[-2000:]}")  # type: ignore[union-attr]
                 if time.monotonic() > deadline:
@@ -70,10 +57,4 @@ class HAProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from _util import stop_process
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -74,13 +76,7 @@ class Nginx:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     def errors(self) -> str:
         p = self.root / "error.log"

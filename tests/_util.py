@@ -108,3 +108,93 @@ async def until(cond: Any, what: str, timeout: float = 10.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def tagged_http(tag: str) -> asyncio.AbstractServer:
+    """A keep-alive HTTP/1.1 service on 127.0.0.1 answering ``TAG PATH`` (which service answered)
+    and counting its connections in ``server.conns`` (for servers on the test's own loop)."""
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        srv.conns += 1  # type: ignore[attr-defined]
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                body = f"{tag} {head.split(b' ', 2)[1].decode()}".encode()
+                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        w.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    srv.conns = 0  # type: ignore[attr-defined]
+    return srv
+
+
+def server_addr(srv: asyncio.AbstractServer) -> str:
+    return "127.0.0.1:%d" % srv.sockets[0].getsockname()[1]
+
+
+class ThreadedService:
+    """A blocking-socket service on 127.0.0.1 with a thread per connection (any loop can use it):
+    subclasses implement ``serve(conn)``; ``port`` is where it listens, ``open`` how many
+    connections it has right now."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._run, args=(c,), daemon=True).start()
+
+    def _run(self, c: socket.socket) -> None:
+        with self.lock:
+            self.open += 1
+        try:
+            self.serve(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            with self.lock:
+                self.open -= 1
+
+    def serve(self, c: socket.socket) -> None:
+        raise NotImplementedError
+
+
+def listening(port: int) -> bool:
+    """A TCP socket listens on ``port`` (read from /proc/net/tcp: no connection is made, so a
+    probe never reaches whatever stands behind a proxy or balancer)."""
+    want = f":{port:04X} "
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                if any(ln.split()[3] == "0A" and (ln.split()[1] + " ").endswith(want) for ln in f):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def stop_process(proc: "subprocess.Popen | None") -> None:
+    """SIGTERM, then SIGKILL after 10 s: a test's helper program never outlives the test."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from _edge import PASSWORD, USER, ServerProcess, settle
-from _util import curl, run, until
+from _util import ThreadedService, curl, run, until
 from core import frames as F
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, parse_header_rule
@@ -189,44 +189,21 @@ SMUGGLING = [
 ]
 
 
-class CountingService:
-    """A local HTTP service (own thread) that counts the requests and connections that reach it."""
+class CountingService(ThreadedService):
+    """A local HTTP service that counts the requests and connections that reach it."""
 
     def __init__(self) -> None:
         self.requests = 0
-        self.open = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(512)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c: socket.socket) -> None:
-        self.open += 1
+    def serve(self, c: socket.socket) -> None:
         buf = b""
-        try:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while b"\r\n\r\n" in buf:
-                    _, buf = buf.split(b"\r\n\r\n", 1)
-                    self.requests += 1
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        except OSError:
-            pass
-        finally:
-            self.open -= 1
-            c.close()
+        while data := c.recv(65536):
+            buf += data
+            while b"\r\n\r\n" in buf:
+                _, buf = buf.split(b"\r\n\r\n", 1)
+                self.requests += 1
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
 def _client(srv: ServerProcess, mappings: list[MappingConfig], **kw) -> CenterClient:
@@ -356,49 +333,25 @@ def test_proxy_mapping_is_no_open_relay_into_the_clients_network(tmp_path) -> No
 
 # ------------------------------------------------------------------ sockets closed for real, resets
 
-class DownloadService:
-    """Sends ``size`` bytes on every connection (own thread); counts connections still open."""
+class DownloadService(ThreadedService):
+    """Sends ``size`` bytes on every connection; with ``reset_after``, a reset after that many."""
 
     def __init__(self, size: int = 64 << 20, reset_after: int | None = None) -> None:
         self.size, self.reset_after = size, reset_after
-        self.open = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c: socket.socket) -> None:
-        with self.lock:
-            self.open += 1
+    def serve(self, c: socket.socket) -> None:
         block = os.urandom(1 << 16)
         sent = 0
-        try:
-            c.settimeout(120)
-            while sent < self.size:
-                if self.reset_after is not None and sent >= self.reset_after:
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    break  # close with RST
-                c.sendall(block)
-                sent += len(block)
-            if self.reset_after is None:
-                c.shutdown(socket.SHUT_WR)
-                c.recv(1)
-        except OSError:
-            pass
-        finally:
-            c.close()
-            with self.lock:
-                self.open -= 1
+        c.settimeout(120)
+        while sent < self.size:
+            if self.reset_after is not None and sent >= self.reset_after:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return  # closed with RST
+            c.sendall(block)
+            sent += len(block)
+        c.shutdown(socket.SHUT_WR)
+        c.recv(1)
 
 
 def start_downloads(srv: ServerProcess, n: int) -> list[socket.socket]:
@@ -457,14 +410,14 @@ def test_aborted_downloads_leave_no_connection_to_the_local_service(tmp_path) ->
 def test_a_reset_by_the_local_service_reaches_the_public_client_as_a_reset(tmp_path, mode) -> None:
     svc = DownloadService(size=64 << 20, reset_after=2 << 20)
     if mode == "http":  # an HTTP head before the body, then the reset mid-body
-        real = svc._serve
+        real = svc.serve
 
         def serve(c: socket.socket) -> None:
             c.recv(65536)
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n")
             real(c)
 
-        svc._serve = serve  # type: ignore[method-assign]
+        svc.serve = serve  # type: ignore[method-assign]
     with ServerProcess(tmp_path, {"map_tcp_bind": "127.0.0.1:0", "map_http_bind": "127.0.0.1:0"}) as srv:
         async def main() -> None:
             cli = _client(srv, [MappingConfig("dl", mode, f"127.0.0.1:{svc.port}", domain="dl.test")])

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from _util import curl, run, until
+from _util import server_addr, tagged_http, curl, run, until
 from core import frames as F
 from core import link as L
 from core.client import CenterClient
@@ -16,28 +16,6 @@ from core.config import ClientConfig, MappingConfig, ServerConfig
 from core.server import CenterServer
 
 pytestmark = pytest.mark.timeout(60)
-
-
-async def tagged(tag: str) -> asyncio.AbstractServer:
-    """A tiny keep-alive HTTP/1.1 service answering ``TAG PATH`` (to tell which service answered)."""
-
-    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                path = head.split(b" ", 2)[1].decode()
-                body = f"{tag} {path}".encode()
-                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-                await w.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        w.close()
-
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
-
-
-def addr(srv: asyncio.AbstractServer) -> str:
-    return "127.0.0.1:%d" % srv.sockets[0].getsockname()[1]
 
 
 def server(**kw) -> CenterServer:
@@ -81,7 +59,7 @@ def test_create_carries_the_public_address_to_the_client_records() -> None:
         echo = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
         srv = server(map_tcp_bind="127.0.0.1:0")
         await srv.start()
-        cli = client(srv, MappingConfig("svc", "tcp", addr(echo)))
+        cli = client(srv, MappingConfig("svc", "tcp", server_addr(echo)))
         async with running(cli):
             await cli.wait_connected(10)
             await until(lambda: cli.mapping_status.get("svc"), "status")
@@ -128,11 +106,11 @@ def test_status_reports_ports_and_refusals_with_reasons() -> None:
 
 def test_http_and_https_mappings_of_one_domain_are_two_routes(tmp_path) -> None:
     async def main() -> None:
-        plain, secure = await tagged("plain"), await tagged("secure")
+        plain, secure = await tagged_http("plain"), await tagged_http("secure")
         srv = server(map_http_bind="127.0.0.1:0", map_https_bind="127.0.0.1:0")
         await srv.start()
-        cli = client(srv, MappingConfig("a", "http", addr(plain), domain="both.test"),
-                     MappingConfig("b", "https", addr(secure), domain="both.test"))
+        cli = client(srv, MappingConfig("a", "http", server_addr(plain), domain="both.test"),
+                     MappingConfig("b", "https", server_addr(secure), domain="both.test"))
         async with running(cli):
             await cli.wait_connected(10)
             await until(lambda: srv.router.for_host("https", "both.test"), "routes")
@@ -149,11 +127,11 @@ def test_http_and_https_mappings_of_one_domain_are_two_routes(tmp_path) -> None:
 
 def test_a_domain_has_one_owner_the_other_waits_and_takes_over() -> None:
     async def main() -> None:
-        first, second = await tagged("first"), await tagged("second")
+        first, second = await tagged_http("first"), await tagged_http("second")
         srv = server(map_http_bind="127.0.0.1:0")
         await srv.start()
-        a = client(srv, MappingConfig("site", "http", addr(first), domain="own.test"))
-        b = client(srv, MappingConfig("site", "http", addr(second), domain="own.test"))
+        a = client(srv, MappingConfig("site", "http", server_addr(first), domain="own.test"))
+        b = client(srv, MappingConfig("site", "http", server_addr(second), domain="own.test"))
         url = "http://127.0.0.1:%d/p" % srv.addresses["http"][1]
         await a.start()
         await a.wait_connected(10)
@@ -179,11 +157,11 @@ def test_a_domain_has_one_owner_the_other_waits_and_takes_over() -> None:
 
 def test_links_of_one_client_share_its_domains() -> None:
     async def main() -> None:
-        svc = await tagged("svc")
+        svc = await tagged_http("svc")
         srv = server(map_http_bind="127.0.0.1:0")
         await srv.start()
-        a = client(srv, MappingConfig("site", "http", addr(svc), domain="mh.test"))
-        b = client(srv, MappingConfig("site", "http", addr(svc), domain="mh.test"))
+        a = client(srv, MappingConfig("site", "http", server_addr(svc), domain="mh.test"))
+        b = client(srv, MappingConfig("site", "http", server_addr(svc), domain="mh.test"))
         b.client_id = a.client_id  # one client linked twice (multi-homed, or a reconnect)
         async with running(a, b):
             for c in (a, b):
@@ -207,10 +185,10 @@ def test_a_version_1_client_is_served_after_the_grace(monkeypatch: pytest.Monkey
     monkeypatch.setattr(core.client, "parse_ext_token", as_v1)
 
     async def main() -> None:
-        svc = await tagged("v1")
+        svc = await tagged_http("v1")
         srv = server(map_http_bind="127.0.0.1:0")
         await srv.start()
-        cli = client(srv, MappingConfig("site", "http", addr(svc), domain="v1.test"))
+        cli = client(srv, MappingConfig("site", "http", server_addr(svc), domain="v1.test"))
         async with running(cli):
             await cli.wait_connected(10)
             await until(lambda: srv.router.for_host("http", "v1.test"), "route after the grace", 5)

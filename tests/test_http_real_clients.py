@@ -14,7 +14,7 @@ import pytest
 
 from _nginx import Nginx, need
 from _servers import HttpTarget
-from _util import curl, run, until
+from _util import server_addr, tagged_http, curl, run, until
 from core import tls
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig, parse_header_rule
@@ -23,32 +23,6 @@ from core.server import CenterServer
 pytestmark = pytest.mark.timeout(120)
 
 RULES = ["proxy x-forward-for {client_ip}", "+ x-via wmproxy-gui"]
-
-
-async def tagged(tag: str) -> asyncio.AbstractServer:
-    """A keep-alive HTTP/1.1 service answering ``TAG PATH`` (which service answered), and counting
-    its connections in ``server.conns``."""
-
-    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        srv.conns += 1  # type: ignore[attr-defined]
-        try:
-            while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                path = head.split(b" ", 2)[1].decode()
-                body = f"{tag} {path}".encode()
-                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-                await w.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        w.close()
-
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    srv.conns = 0  # type: ignore[attr-defined]
-    return srv
-
-
-def addr(srv: asyncio.AbstractServer) -> str:
-    return "127.0.0.1:%d" % srv.sockets[0].getsockname()[1]
 
 
 @contextlib.asynccontextmanager
@@ -93,10 +67,10 @@ def test_nginx_with_upstream_keepalive_gets_each_site_from_its_own_service(tmp_p
     conns = count_public_connections(monkeypatch)
 
     async def main() -> None:
-        a, b = await tagged("site-a"), await tagged("site-b")
+        a, b = await tagged_http("site-a"), await tagged_http("site-b")
         hdr = [parse_header_rule(r) for r in rules]
-        async with tunnel(tmp_path, MappingConfig("a", "http", addr(a), domain="a.test", headers=hdr),
-                          MappingConfig("b", "http", addr(b), domain="b.test", headers=hdr)) as (srv, cli):
+        async with tunnel(tmp_path, MappingConfig("a", "http", server_addr(a), domain="a.test", headers=hdr),
+                          MappingConfig("b", "http", server_addr(b), domain="b.test", headers=hdr)) as (srv, cli):
             site = """
   server {{ listen 127.0.0.1:{{port:front}}; server_name {name};
     location / {{ proxy_pass http://tunnel; proxy_http_version 1.1; proxy_set_header Connection "";
@@ -124,9 +98,9 @@ def test_nginx_with_upstream_keepalive_gets_each_site_from_its_own_service(tmp_p
 
 def test_pipelined_requests_for_two_sites_keep_their_order(tmp_path) -> None:
     async def main() -> None:
-        a, b = await tagged("A"), await tagged("B")
-        async with tunnel(tmp_path, MappingConfig("a", "http", addr(a), domain="a.test"),
-                          MappingConfig("b", "http", addr(b), domain="b.test")) as (srv, cli):
+        a, b = await tagged_http("A"), await tagged_http("B")
+        async with tunnel(tmp_path, MappingConfig("a", "http", server_addr(a), domain="a.test"),
+                          MappingConfig("b", "http", server_addr(b), domain="b.test")) as (srv, cli):
             r, w = await asyncio.open_connection(*srv.addresses["http"])
             reqs = [("a.test", "/1"), ("b.test", "/2"), ("a.test", "/3"), ("nowhere.test", "/4")]
             w.write(b"".join(f"GET {p} HTTP/1.1\r\nHost: {h}\r\n\r\n".encode() for h, p in reqs))
@@ -143,8 +117,8 @@ def test_pipelined_requests_for_two_sites_keep_their_order(tmp_path) -> None:
 
 def test_unknown_host_is_404_and_names_no_other_site(tmp_path) -> None:
     async def main() -> None:
-        a = await tagged("A")
-        async with tunnel(tmp_path, MappingConfig("a", "http", addr(a), domain="secret-site.test")) as (srv, cli):
+        a = await tagged_http("A")
+        async with tunnel(tmp_path, MappingConfig("a", "http", server_addr(a), domain="secret-site.test")) as (srv, cli):
             port = srv.addresses["http"][1]
             code, out, err = await curl("-H", "Host: other.test", "-w", " %{http_code}", f"http://127.0.0.1:{port}/")
             assert code == 0 and out.endswith(" 404"), err
@@ -214,9 +188,9 @@ def test_websocket_echo_through_the_mapping(tmp_path, mode, rules) -> None:
 
 def test_https_half_close_and_no_warning_per_connection(tmp_path, caplog) -> None:
     async def main() -> None:
-        a = await tagged("A")
-        async with tunnel(tmp_path, MappingConfig("a", "https", addr(a), domain="a.test"),
-                          MappingConfig("p", "http", addr(a), domain="a.test")) as (srv, cli):
+        a = await tagged_http("A")
+        async with tunnel(tmp_path, MappingConfig("a", "https", server_addr(a), domain="a.test"),
+                          MappingConfig("p", "http", server_addr(a), domain="a.test")) as (srv, cli):
             ctx = ssl.create_default_context(cafile=str(tmp_path / "m.crt"))
 
             def fetch(mode: str) -> bytes:
@@ -245,9 +219,9 @@ def test_https_half_close_and_no_warning_per_connection(tmp_path, caplog) -> Non
 
 def test_sni_must_agree_with_host(tmp_path) -> None:
     async def main() -> None:
-        a, b = await tagged("A"), await tagged("B")
-        async with tunnel(tmp_path, MappingConfig("a", "https", addr(a), domain="a.test"),
-                          MappingConfig("b", "https", addr(b), domain="b.test")) as (srv, cli):
+        a, b = await tagged_http("A"), await tagged_http("B")
+        async with tunnel(tmp_path, MappingConfig("a", "https", server_addr(a), domain="a.test"),
+                          MappingConfig("b", "https", server_addr(b), domain="b.test")) as (srv, cli):
             port = srv.addresses["https"][1]
             code, out, err = await curl("--cacert", str(tmp_path / "m.crt"), "--resolve", f"a.test:{port}:127.0.0.1",
                                         "-H", "Host: b.test", "-w", " %{http_code}", f"https://a.test:{port}/")
@@ -288,8 +262,8 @@ def test_h2load_through_an_http2_https_mapping(tmp_path) -> None:
 
 def test_https_mapping_without_http2_offers_only_http11(tmp_path) -> None:
     async def main() -> None:
-        a = await tagged("A")
-        async with tunnel(tmp_path, MappingConfig("a", "https", addr(a), domain="a.test")) as (srv, cli):
+        a = await tagged_http("A")
+        async with tunnel(tmp_path, MappingConfig("a", "https", server_addr(a), domain="a.test")) as (srv, cli):
             port = srv.addresses["https"][1]
             code, out, err = await curl("-v", "--http2", "--cacert", str(tmp_path / "m.crt"), "--resolve",
                                         f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/x")

@@ -2,31 +2,15 @@
 each link reconnects on its own, proxy traffic moves to the next live server."""
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
-from _util import curl, run, until
+from _util import tagged_http, curl, run, until
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ProxyListenerConfig, ServerConfig
 from core.server import CenterServer
 
 pytestmark = pytest.mark.timeout(90)
-
-
-async def tagged(tag: str) -> asyncio.AbstractServer:
-    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                body = f"{tag} {head.split(b' ', 2)[1].decode()}".encode()
-                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-                await w.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        w.close()
-
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
 def server(port: int = 0) -> CenterServer:
@@ -36,7 +20,7 @@ def server(port: int = 0) -> CenterServer:
 
 def test_every_server_serves_the_mappings_and_links_recover_on_their_own() -> None:
     async def main() -> None:
-        svc = await tagged("svc")
+        svc = await tagged_http("svc")
         a, b = server(), server()
         await a.start()
         await b.start()

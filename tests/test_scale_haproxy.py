@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from _cli_util import free_port_block
 from _edge import PASSWORD, USER, ServerProcess
 from _haproxy import HAProxy
-from _util import curl, run, until
+from _util import ThreadedService, curl, run, until
 from core import proxy_protocol as PP
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, parse_header_rule
@@ -20,66 +19,38 @@ from core.config import ClientConfig, MappingConfig, parse_header_rule
 pytestmark = pytest.mark.timeout(180)
 
 
-class RecordingService:
-    """Local service (own thread): an HTTP answer naming X-Real-IP, or, for raw connections, the
-    PROXY header it received; records every client address it was told about."""
+class RecordingService(ThreadedService):
+    """Local service: an HTTP answer naming X-Real-IP, or, for raw connections, the PROXY header
+    it received (then an echo); records every client address it was told about."""
 
     def __init__(self, expect_proxy_header: bool = False) -> None:
         self.expect = expect_proxy_header
         self.seen: list[str] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c: socket.socket) -> None:
+    def serve(self, c: socket.socket) -> None:
         buf = b""
         c.settimeout(10)
-        try:
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    return
-                buf += data
-                if self.expect:
-                    got = PP.parse(buf)
-                    if got is None:
-                        continue
-                    header, used = got
-                    src = f"{header.src[0]}:{header.src[1]}" if header.src else "LOCAL"
-                    self.seen.append(src)
-                    c.sendall(f"pp {src}\n".encode())
-                    buf = buf[used:]
-                    self.expect_done(c, buf)
-                    return
-                while b"\r\n\r\n" in buf:
-                    head, buf = buf.split(b"\r\n\r\n", 1)
-                    ip = next((ln.split(b":", 1)[1].strip().decode() for ln in head.split(b"\r\n")
-                               if ln.lower().startswith(b"x-real-ip:")), "?")
-                    self.seen.append(ip)
-                    body = f"from {ip}".encode()
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def expect_done(self, c: socket.socket, rest: bytes) -> None:
-        while True:  # then echo
-            if rest:
-                c.sendall(rest)
-            rest = c.recv(65536)
-            if not rest:
+        while data := c.recv(65536):
+            buf += data
+            if self.expect:
+                got = PP.parse(buf)
+                if got is None:
+                    continue
+                header, used = got
+                src = f"{header.src[0]}:{header.src[1]}" if header.src else "LOCAL"
+                self.seen.append(src)
+                c.sendall(f"pp {src}\n".encode() + buf[used:])
+                while rest := c.recv(65536):  # then echo
+                    c.sendall(rest)
                 return
+            while b"\r\n\r\n" in buf:
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                ip = next((ln.split(b":", 1)[1].strip().decode() for ln in head.split(b"\r\n")
+                           if ln.lower().startswith(b"x-real-ip:")), "?")
+                self.seen.append(ip)
+                body = f"from {ip}".encode()
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
 
 def server_config(base: int) -> dict:

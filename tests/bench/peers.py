@@ -320,6 +320,8 @@ def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str, server
     scfg: dict = {"bind": "127.0.0.1:0", "username": "bench", "password": "bench-pw",
                   "map_http_bind": "127.0.0.1:0", "map_tcp_bind": "127.0.0.1:0", "allow_targets": ["127.0.0.1"],
                   "map_https_bind": "127.0.0.1:0", "map_cert": str(certs.rsa_cert), "map_key": str(certs.rsa_key)}
+    if engine is None:
+        scfg["max_conns_per_source"] = 100000  # every load comes from 127.0.0.1 (an older engine has no cap)
     window = int(os.environ.get("WMPROXY_BENCH_WINDOW", "0"))  # experiments: per-channel window, both sides
     if window:
         scfg["window"] = window
@@ -371,7 +373,7 @@ def behind_haproxy(svc: Services, tmp: Path, certs: Certs, servers: int) -> Path
         http_port = free_port()
         scfg = {"bind": "127.0.0.1:0", "username": "bench", "password": "bench-pw", "tls": True,
                 "cert_file": str(certs.cert), "key_file": str(certs.key), "map_http_bind": f"127.0.0.1:{http_port}",
-                "trusted_proxies": ["127.0.0.1"]}
+                "trusted_proxies": ["127.0.0.1"], "max_conns_per_source": 100000}
         srv, addrs = runner({"role": "server", "loop": "uvloop", "server": scfg}, tmp, f"{name}-server{i}")
         path.procs.append(srv)
         path.mem_roots.append(srv.pid)
