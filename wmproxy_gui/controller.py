@@ -136,35 +136,66 @@ class LinkAlerts:
 
 
 @dataclass
+class _Link:
+    """What the controller keeps of one server's link besides the core's Uplink: the worded error."""
+
+    server: str
+    seen: tuple[str, str] = ("", "")  # (state, last_error) last handled: callbacks also come for status
+    connecting_since: float = 0.0  # time.monotonic() the current attempt began (0: not connecting)
+    probed: bool = False  # this attempt's "is it TLS at all?" probe ran
+    diagnosis: diagnose.Diagnosis | None = None
+    error: str = ""  # describe(diagnosis): translated, secret-free
+    owner: object = None  # the Uplink this is about (a restart after an edit makes new ones)
+
+
+@dataclass
 class _Tunnel:
     client: CenterClient
     name: str
-    server: str
+    servers: list[str]
     unhook: Callable[[], None] = lambda: None
     tasks: set[asyncio.Task] = field(default_factory=set)
     reconfiguring: bool = False  # a user-applied change may reconnect: that is not a "loss"
     tls: bool = False
-    connecting_since: float = 0.0  # time.monotonic() the current attempt began (0: not connecting)
-    probed: bool = False  # this attempt's "is it TLS at all?" probe ran
+    links: dict[str, _Link] = field(default_factory=dict)
+
+    def link(self, uplink: Any) -> _Link:
+        """What is known of ``uplink``'s link (fresh for a new Uplink of the same server)."""
+        info = self.links.get(uplink.server)
+        if info is None or info.owner is not uplink:
+            info = self.links[uplink.server] = _Link(uplink.server, owner=uplink)
+        return info
 
 
 @dataclass(frozen=True)
 class LinkView:
-    """What the window and the tray show of one center link of a profile.
-
-    A profile has one link today; the views iterate over ``TunnelController.links(pid)``
-    so several links per profile (one per listed server) need no new layout."""
+    """What the window and the tray show of one center link of a profile: one per listed server
+    (``TunnelController.links(pid)``), each with its own state, error and countdown."""
 
     server: str
     state: str
-    error: str = ""
+    error: str = ""  # why it is down (worded for the user); kept while it retries, cleared once up
     next_attempt_at: float | None = None  # time.time() of the next connect attempt while waiting
+    primary: bool = False  # the first live server: the local proxy listeners' traffic goes through it
+    diagnosis: diagnose.Diagnosis | None = None  # the kind of ``error`` (cert_changed, auth...)
 
     def retry_in(self, now: float | None = None) -> int | None:
         """Whole seconds left until the next attempt (0 in its last second), None when none is scheduled."""
         if self.next_attempt_at is None:
             return None
         return max(0, int(self.next_attempt_at - (time.time() if now is None else now)))
+
+    @property
+    def up(self) -> bool:
+        return self.state == CONNECTED
+
+    @property
+    def down(self) -> bool:
+        """Failed (and waiting or trying again): what makes a partly connected profile degraded."""
+        return self.state != CONNECTED and (self.state == ERROR or bool(self.error))
+
+
+DEGRADED = "degraded"  # a profile connected through some of its servers while another one's link is down
 
 
 class TunnelController(QObject):
@@ -177,6 +208,8 @@ class TunnelController(QObject):
     rates_changed = Signal(float, float)  # bytes/s up, down over all tunnels, once a second
     inspector_changed = Signal(str)  # the inspector API's URL ("" when it is not served)
     tick = Signal()  # once a second, after rates_changed: countdowns and mapping states refresh on it
+    links_changed = Signal(str)  # profile_id: one of its server links changed state, error or mapping status
+    link_error = Signal(str, str, str)  # profile_id, server, one-line message: that server's link failed
 
     def __init__(self, store: Any, stats: Stats | None = None, parent: QObject | None = None,
                  *, alert_interval: float = 30.0) -> None:
@@ -184,6 +217,8 @@ class TunnelController(QObject):
         self.store = store
         self.stats = stats if stats is not None else Stats()
         self.alerts = LinkAlerts(alert_interval)
+        self.link_alerts = LinkAlerts(alert_interval)  # one server of a profile lost while others stay up
+        self._ended: dict[str, list[LinkView]] = {}  # a profile given up: how each of its links ended
         self._tunnels: dict[str, _Tunnel] = {}
         self._states: dict[str, str] = {}
         self._errors: dict[str, str] = {}
@@ -219,32 +254,76 @@ class TunnelController(QObject):
         return self._diagnoses.get(profile_id) if profile_id in self._errors else None
 
     def links(self, profile_id: str) -> list[LinkView]:
-        """The profile's center links as the views show them (empty when it is not running)."""
+        """The profile's center links as the views show them, one per listed server in the profile's
+        order (empty when it is not running; after giving up, how each link ended)."""
         t = self._tunnels.get(profile_id)
         if t is None:
+            return list(self._ended.get(profile_id, ()))
+        if t.client.cfg.direct:
             return []
-        return [LinkView(t.server, self.state(profile_id), self._errors.get(profile_id, ""),
-                         t.client.next_attempt_at)]
+        ups = list(t.client.uplinks)
+        if not ups:  # starting: the links are about to be made
+            return [LinkView(s, CONNECTING) for s in t.servers]
+        primary = t.client.primary
+        out = []
+        for u in ups:
+            info = t.link(u)
+            failed = u.state != CONNECTED and bool(u.last_error or info.error)
+            out.append(LinkView(u.server, u.state, (info.error or u.last_error) if failed else "",
+                                u.next_attempt_at, u is primary, info.diagnosis if failed else None))
+        return out
+
+    def link_counts(self, profile_id: str) -> tuple[int, int]:
+        """(links up, links in all) of a running profile; (0, 0) when it is not running."""
+        links = self.links(profile_id) if profile_id in self._tunnels else []
+        return sum(1 for l in links if l.up), len(links)
+
+    def health(self, profile_id: str) -> str:
+        """The profile's state as the tray and the window show it: ``DEGRADED`` while it is connected
+        but another of its servers' links is down (failed, waiting or trying again); "connecting" while
+        it is connected and another link is still on its first attempt; else ``state()``."""
+        state = self.state(profile_id)
+        if state != CONNECTED or profile_id not in self._tunnels:
+            return state
+        links = self.links(profile_id)
+        if any(l.down for l in links):
+            return DEGRADED
+        if any(not l.up for l in links):
+            return CONNECTING
+        return CONNECTED
 
     def waiting(self) -> list[str]:
-        """Profiles waiting for their next connect attempt (what "Reconnect now" would hurry)."""
+        """Profiles with a link waiting for its next connect attempt (what "Reconnect now" would hurry)."""
         return [pid for pid in self._tunnels if any(l.next_attempt_at is not None for l in self.links(pid))]
 
-    def reconnect_now(self, profile_id: str | None = None) -> int:
-        """Skip the wait before the next attempt (of one profile, or of all); how many were hurried."""
+    def reconnect_now(self, profile_id: str | None = None, server: str | None = None) -> int:
+        """Skip the wait before the next attempt: of every waiting link, of one profile's, or of one
+        server's link of that profile. How many links were hurried."""
         ids = [profile_id] if profile_id else self.waiting()
         n = 0
         for pid in ids:
             t = self._tunnels.get(pid)
-            if t is not None and t.client.next_attempt_at is not None:
-                t.client.reconnect_now()
-                n += 1
+            for u in (t.client.uplinks if t is not None else ()):
+                if (server is None or u.server == server) and u.next_attempt_at is not None:
+                    u.reconnect_now()
+                    n += 1
         return n
 
     def mapping_status(self, profile_id: str) -> dict[str, Any]:
-        """The server's verdict per mapping name (core.frames.MappingState); {} when unknown."""
+        """The primary server's verdict per mapping name (core.frames.MappingState); {} when unknown."""
         t = self._tunnels.get(profile_id)
         return dict(t.client.mapping_status) if t is not None and self.state(profile_id) == CONNECTED else {}
+
+    def server_mapping_status(self, profile_id: str) -> list[tuple[str, bool, dict[str, Any]]]:
+        """Per listed server, in order: (server, its link is up, its verdict per mapping name). A mapping
+        is reachable at every server whose link is up and that opened it; [] when not running."""
+        t = self._tunnels.get(profile_id)
+        if t is None or t.client.cfg.direct:
+            return []
+        ups = list(t.client.uplinks)
+        if not ups:
+            return [(s, False, {}) for s in t.servers]
+        return [(u.server, u.connected, dict(u.mapping_status) if u.connected else {}) for u in ups]
 
     def close_channel(self, key: int) -> bool:
         """Close a live connection (ChannelRecord.key) of any running tunnel."""
@@ -309,17 +388,33 @@ class TunnelController(QObject):
             except WmproxyError as e:
                 return self._fail(profile_id, str(e))
             self._errors.pop(profile_id, None)
+            self._ended.pop(profile_id, None)
             self._set_state(profile_id, CONNECTING)
             cli = CenterClient(cfg, stats=self.stats, capture=self.capture)
-            tunnel = _Tunnel(cli, profile.name, cfg.server, tls=cfg.tls.enabled)
+            # never trust a server's certificate silently: an unknown one fails its link with
+            # UnknownServerError, and the window asks the user (per server) before trusting it
+            cli.tofu_accept_new = False
+            tunnel = _Tunnel(cli, profile.name, list(cfg.servers), tls=cfg.tls.enabled)
+            for server in tunnel.servers:
+                self.link_alerts.started(self._link_key(profile_id, server))
 
             def on_state(state: str, err: str) -> None:
                 self._on_client_state(profile_id, tunnel, state, err)
 
+            def on_uplink(uplink: Any) -> None:
+                self._on_uplink(profile_id, tunnel, uplink)
+
             cli.on_state.append(on_state)
-            tunnel.unhook = lambda: cli.on_state.remove(on_state) if on_state in cli.on_state else None
+            cli.on_uplink.append(on_uplink)
+
+            def unhook() -> None:
+                for lst, cb in ((cli.on_state, on_state), (cli.on_uplink, on_uplink)):
+                    if cb in lst:
+                        lst.remove(cb)
+
+            tunnel.unhook = unhook
             self._tunnels[profile_id] = tunnel
-            log.info("connecting profile %r to %s", profile.name, cfg.server)
+            log.info("connecting profile %r to %s", profile.name, ", ".join(cfg.servers))
             try:
                 await cli.start()
             except (WmproxyError, OSError) as e:
@@ -345,8 +440,21 @@ class TunnelController(QObject):
                 await self._stop_client(tunnel.client)
             self._errors.pop(profile_id, None)
             self._diagnoses.pop(profile_id, None)
+            self._ended.pop(profile_id, None)
             self._set_state(profile_id, STOPPED)
+            if tunnel is not None:
+                self.links_changed.emit(profile_id)
             return True
+
+    async def retry_link(self, profile_id: str, server: str) -> None:
+        """Try ``server``'s link again now (the user fixed what made it fail, e.g. trusted its certificate):
+        at once when the profile is running, else by connecting the profile."""
+        async with self._lock(profile_id):
+            running = profile_id in self._tunnels
+        if running:
+            self.reconnect_now(profile_id, server)
+        else:
+            await self.connect_profile(profile_id)
 
     async def apply_profile(self, profile: Any) -> bool:
         """Push an edited profile to its running tunnel (mappings re-announced, listeners restarted)."""
@@ -356,7 +464,7 @@ class TunnelController(QObject):
         try:
             cfg = self._client_config(profile)
             tunnel.name = profile.name
-            tunnel.server = cfg.server
+            tunnel.servers = list(cfg.servers)
             tunnel.reconfiguring = True
             self.alerts.started(profile.id)
             await tunnel.client.update(cfg)
@@ -409,29 +517,88 @@ class TunnelController(QObject):
                                    mappings=[dataclasses.replace(m) for m in client.mappings],
                                    tls=dataclasses.replace(client.tls))
 
+    @staticmethod
+    def _link_key(profile_id: str, server: str) -> str:
+        return f"{profile_id}\n{server}"
+
+    def _on_uplink(self, profile_id: str, tunnel: _Tunnel, u: Any) -> None:
+        """One server's link changed state, error or mapping status (before the client's own state)."""
+        if self._tunnels.get(profile_id) is not tunnel:
+            return  # a stale callback from a client being stopped
+        info = tunnel.link(u)
+        seen = (u.state, u.last_error)
+        if seen != info.seen:
+            old_state = info.seen[0]
+            info.seen = seen
+            if u.state == CONNECTING and old_state != CONNECTING:
+                info.connecting_since, info.probed = time.monotonic(), False
+            elif u.state != CONNECTING:
+                info.connecting_since = 0.0
+            if u.state == CONNECTED:
+                info.diagnosis, info.error = None, ""
+            elif u.state == ERROR and u.last_error:
+                from .diagnosis import classify, describe
+
+                d = classify(u.last_exception, u.server, tunnel.tls, u.last_error)
+                info.diagnosis, info.error = d, describe(d)
+                log.info("profile %r, server %s: %s", tunnel.name, u.server, u.last_error)
+                self.link_error.emit(profile_id, u.server, info.error)
+                if d.kind in (diagnose.TIMEOUT, diagnose.CLOSED) and not info.probed:
+                    self._probe(profile_id, tunnel, u)
+                ups = tunnel.client.uplinks
+                if all(isinstance(x.last_exception, FINAL_ERRORS) and not x.connected for x in ups):
+                    # a wrong password or a refused certificate on every server: retrying will not help
+                    log.warning("profile %r: %s; not retrying", tunnel.name, u.last_error)
+                    task = self.spawn(self._give_up(profile_id, tunnel))
+                    tunnel.tasks.add(task)
+            if old_state and old_state != u.state and len(tunnel.servers) > 1 and not tunnel.reconfiguring:
+                self._link_alert(profile_id, tunnel, u, old_state)
+        self.links_changed.emit(profile_id)
+
+    def _link_alert(self, profile_id: str, tunnel: _Tunnel, u: Any, old: str) -> None:
+        """A server of a multi-server profile lost or back while another link keeps the profile up (when
+        none does, the profile's own "lost"/"restored" says it)."""
+        key = self._link_key(profile_id, u.server)
+        kind = self.link_alerts.transition(key, old, u.state)
+        others_up = any(x.connected for x in tunnel.client.uplinks if x is not u)
+        if kind not in ("lost", "recovered") or not others_up or self._closing:
+            return
+        up = sum(1 for x in tunnel.client.uplinks if x.connected)
+        counts = self.tr("%1 of %2 links up").replace("%1", str(up)).replace("%2", str(len(tunnel.client.uplinks)))
+        if kind == "lost":
+            title = self.tr("Link lost: %1").replace("%1", tunnel.name)
+            text = self.tr("%1 is down; %2.").replace("%1", u.server).replace("%2", counts)
+            why = tunnel.link(u).error
+            text += ("\n" + why if why else "") + "\n" + self.tr("Reconnecting…")
+        else:
+            title = self.tr("Link restored: %1").replace("%1", tunnel.name)
+            text = self.tr("Connected to %1 again; %2.").replace("%1", u.server).replace("%2", counts)
+        self.notify.emit(title, text)
+
+    def _profile_diagnosis(self, tunnel: _Tunnel, err: str) -> diagnose.Diagnosis:
+        """The diagnosis of the link whose error the client reports as its own."""
+        from .diagnosis import classify
+
+        ups = tunnel.client.uplinks
+        u = next((x for x in ups if x.last_error == err), None) or next((x for x in ups if x.state == ERROR), None)
+        if u is not None:
+            info = tunnel.link(u)
+            return info.diagnosis or classify(u.last_exception, u.server, tunnel.tls, u.last_error)
+        return classify(tunnel.client.last_exception, tunnel.servers[0] if tunnel.servers else "", tunnel.tls, err)
+
     def _on_client_state(self, profile_id: str, tunnel: _Tunnel, state: str, err: str) -> None:
         if self._tunnels.get(profile_id) is not tunnel:
             return  # a stale callback from a client being stopped
         if state == STOPPED:
             return  # only disconnect_profile() reports "stopped"
-        tunnel.connecting_since = time.monotonic() if state == CONNECTING else 0.0
-        if state == CONNECTING:
-            tunnel.probed = False
         if state == ERROR and err:
             tunnel.reconfiguring = False
             from .diagnosis import describe
 
-            d = diagnose.classify(tunnel.client.last_exception, tunnel.server, tunnel.tls, err)
+            d = self._profile_diagnosis(tunnel, err)
             log.info("profile %r: %s", tunnel.name, err)
             self._diagnoses[profile_id] = d
             self._report_error(profile_id, describe(d))
-            if d.kind in (diagnose.TIMEOUT, diagnose.CLOSED) and not tunnel.probed:
-                self._probe(profile_id, tunnel)
-            if isinstance(tunnel.client.last_exception, FINAL_ERRORS):
-                # a wrong password or a refused certificate: retrying will not help
-                log.warning("profile %r: %s; not retrying", tunnel.name, err)
-                task = self.spawn(self._give_up(profile_id, tunnel))
-                tunnel.tasks.add(task)
         quiet = tunnel.reconfiguring
         if state == CONNECTED:
             self._errors.pop(profile_id, None)
@@ -439,10 +606,11 @@ class TunnelController(QObject):
             tunnel.reconfiguring = False
         self._set_state(profile_id, state, alert=not quiet)
 
-    def _probe(self, profile_id: str, tunnel: _Tunnel) -> None:
-        """Ask the server's port whether it speaks TLS at all: a mismatch only shows as a wait or a
+    def _probe(self, profile_id: str, tunnel: _Tunnel, u: Any) -> None:
+        """Ask a server's port whether it speaks TLS at all: a mismatch only shows as a wait or a
         closed link, and the profile's fix (Encryption on/off) is worth saying."""
-        tunnel.probed = True
+        info = tunnel.link(u)
+        info.probed = True
 
         async def run() -> None:
             from core.config import parse_addr
@@ -450,14 +618,19 @@ class TunnelController(QObject):
             from .diagnosis import describe
 
             try:
-                host, port = parse_addr(tunnel.server)
+                host, port = parse_addr(u.server)
             except WmproxyError:
                 return
             d = await diagnose.check_reachable(host, port, tunnel.tls)
             if d is None or d.kind not in (diagnose.SERVER_TLS, diagnose.SERVER_PLAIN):
                 return
-            if self._tunnels.get(profile_id) is not tunnel or self.state(profile_id) == CONNECTED:
+            if self._tunnels.get(profile_id) is not tunnel or u.connected or tunnel.link(u) is not info:
                 return
+            info.diagnosis, info.error = d, describe(d)
+            self.link_error.emit(profile_id, u.server, info.error)
+            self.links_changed.emit(profile_id)
+            if self.state(profile_id) == CONNECTED:
+                return  # another server carries the profile: this link's line says it
             self._diagnoses[profile_id] = d
             self._report_error(profile_id, describe(d))
             if self.state(profile_id) != ERROR:
@@ -471,10 +644,14 @@ class TunnelController(QObject):
         async with self._lock(profile_id):
             if self._tunnels.get(profile_id) is not tunnel:
                 return
+            ended = [dataclasses.replace(l, next_attempt_at=None, state=ERROR if not l.up else l.state,
+                                         primary=False) for l in self.links(profile_id)]
+            self._ended[profile_id] = ended  # before the tunnel goes: the views never see no links at all
             del self._tunnels[profile_id]
             tunnel.unhook()
             await self._stop_client(tunnel.client)
             self._set_state(profile_id, ERROR)
+            self.links_changed.emit(profile_id)
 
     async def _stop_client(self, cli: CenterClient) -> None:
         try:
@@ -517,8 +694,9 @@ class TunnelController(QObject):
             text = reason
         else:
             t = self._tunnels.get(profile_id)
+            p = t.client.primary if t is not None else None
             title = self.tr("Connection restored: %1").replace("%1", name)
-            text = self.tr("Connected to %1 again.").replace("%1", t.server if t else name)
+            text = self.tr("Connected to %1 again.").replace("%1", p.server if p is not None else name)
         self.notify.emit(title, text)
 
     # ------------------------------------------------------------------ server
@@ -647,6 +825,9 @@ class TunnelController(QObject):
         now = time.monotonic()
         for pid, t in list(self._tunnels.items()):
             self._alert(pid, self.alerts.due(pid, self.state(pid)))
-            if t.connecting_since and not t.probed and now - t.connecting_since > PROBE_AFTER:
-                self._probe(pid, t)  # a TLS handshake with a plain server only ever waits
+            for u in list(t.client.uplinks):
+                info = t.link(u)
+                if (u.state == CONNECTING and info.connecting_since and not info.probed
+                        and now - info.connecting_since > PROBE_AFTER):
+                    self._probe(pid, t, u)  # a TLS handshake with a plain server only ever waits
         self.tick.emit()

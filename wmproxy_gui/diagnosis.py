@@ -14,6 +14,19 @@ from core import diagnose as D
 from core.errors import WmproxyError
 
 
+UNKNOWN_SERVER = "unknown_server"  # TOFU: a server whose certificate the user has not confirmed yet
+
+
+def classify(exc: BaseException | None, addr: str, tls_enabled: bool, message: str = "") -> D.Diagnosis:
+    """core.diagnose.classify, plus the GUI's own kind: a first contact the user must confirm (the GUI's
+    clients never trust a new certificate silently; ``new_fingerprint`` is what the server shows)."""
+    from core.tls import UnknownServerError
+
+    if isinstance(exc, UnknownServerError):
+        return D.Diagnosis(UNKNOWN_SERVER, exc.host_port or addr, new_fingerprint=exc.fingerprint)
+    return D.classify(exc, addr, tls_enabled, message)
+
+
 def _tr(text: str) -> str:
     """Translate a string marked with QT_TRANSLATE_NOOP("Diagnosis", ...)."""
     return QCoreApplication.translate("Diagnosis", text)
@@ -40,6 +53,8 @@ def describe(d: D.Diagnosis) -> str:
         D.CERT_INVALID: QT_TRANSLATE_NOOP("Diagnosis", "The certificate of {addr} could not be verified. Check the CA file in the profile, "
                             "or use \"Trust on first use\"."),
         D.CLOSED: QT_TRANSLATE_NOOP("Diagnosis", "{addr} closed the connection ({reason}). See the server's log for why."),
+        UNKNOWN_SERVER: QT_TRANSLATE_NOOP("Diagnosis", "{addr} is not trusted yet: confirm its certificate "
+                                                       "fingerprint to connect to it."),
     }
     text = _tr(texts.get(d.kind, QT_TRANSLATE_NOOP("Diagnosis", "Cannot connect to {addr}. See the Logs page for "
                                                                "details.")))
@@ -52,7 +67,7 @@ def failure_text(exc: BaseException | None, addr: str, tls_enabled: bool, messag
     """``describe`` of what ``exc`` means for a connection to ``addr``."""
     if isinstance(exc, D.ConnectionProblem):
         return describe(exc.diagnosis)
-    return describe(D.classify(exc, addr, tls_enabled, message))
+    return describe(classify(exc, addr, tls_enabled, message))
 
 
 def error_text(exc: BaseException) -> str:

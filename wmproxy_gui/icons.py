@@ -2,7 +2,9 @@
 
 State icons differ in colour *and* shape (for colour-blind users and monochrome
 trays): stopped = grey power symbol, connecting = amber open arc, connected =
-green up/down arrows, error = red exclamation mark.  Navigation icons are line
+green up/down arrows, degraded (connected, but one of the profile's servers is
+down) = orange disc with one arrow and an exclamation mark, error = red
+exclamation mark.  Navigation icons are line
 drawings in the palette's text colour, so they follow light and dark themes.
 """
 from __future__ import annotations
@@ -24,13 +26,14 @@ from PySide6.QtGui import (
     QPixmap,
 )
 
-STATES = ("stopped", "connecting", "connected", "error")
+STATES = ("stopped", "connecting", "connected", "degraded", "error")
 
 # (top, bottom) of the disc gradient per state
 STATE_COLORS: dict[str, tuple[str, str]] = {
     "stopped": ("#9aa3ad", "#6b7580"),
     "connecting": ("#ffc247", "#e08a00"),
     "connected": ("#3ccf6e", "#1b9a48"),
+    "degraded": ("#ff9a3c", "#d9600b"),
     "error": ("#ff6b6b", "#d42b2b"),
 }
 SIZES = (16, 20, 24, 32, 48, 64, 128, 256)
@@ -99,6 +102,12 @@ def _paint_state(state: str) -> Painter:
         if state == "connected":  # traffic flows both ways
             _arrow(p, s, 0.37, 0.72, 0.28)
             _arrow(p, s, 0.63, 0.28, 0.72)
+        elif state == "degraded":  # still flowing (one arrow), but something needs a look (!)
+            _arrow(p, s, 0.36, 0.72, 0.28)
+            p.drawLine(QPointF(0.64 * s, 0.27 * s), QPointF(0.64 * s, 0.54 * s))
+            p.setBrush(QColor("white"))
+            p.setPen(Qt.PenStyle.NoPen)
+            p.drawEllipse(QPointF(0.64 * s, 0.7 * s), 0.06 * s, 0.06 * s)
         elif state == "connecting":  # an open arc with an arrow head: "working on it"
             r = QRectF(0.27 * s, 0.27 * s, 0.46 * s, 0.46 * s)
             p.drawArc(r, 90 * 16, 270 * 16)
@@ -160,8 +169,20 @@ def _paint_app(p: QPainter, s: float) -> None:
 
 @lru_cache(maxsize=None)
 def state_icon(state: str) -> QIcon:
-    """Tray / menu icon for a tunnel state ("stopped"|"connecting"|"connected"|"error")."""
+    """Tray / menu icon for a tunnel state ("stopped"|"connecting"|"connected"|"degraded"|"error")."""
     return _icon(_paint_state(state))
+
+
+@lru_cache(maxsize=None)
+def info_state_icon(state: str) -> QIcon:
+    """``state_icon`` that keeps its colour on a disabled (information-only) menu entry."""
+    icon = QIcon()
+    paint = _paint_state(state)
+    for sz in SIZES:
+        pm = _pixmap(sz, paint)
+        icon.addPixmap(pm, QIcon.Mode.Normal)
+        icon.addPixmap(pm, QIcon.Mode.Disabled)
+    return icon
 
 
 def state_pixmap(state: str, size: int = 64) -> QPixmap:

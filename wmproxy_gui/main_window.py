@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from core.stats import CONNECTED, ERROR, STOPPED
 
 from . import icons
-from .controller import SERVER_ID, TunnelController
+from .controller import DEGRADED, SERVER_ID, TunnelController
 from .logview import LogSink, LogsPage
 from .models import fmt_rate
 from .settings import Settings, SettingsStore
@@ -194,6 +194,8 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence.StandardKey.Close, self).activated.connect(self.close)
 
         controller.state_changed.connect(self._refresh_status)
+        if hasattr(controller, "links_changed"):
+            controller.links_changed.connect(self._refresh_status)
         controller.server_state_changed.connect(self._refresh_status)
         controller.rates_changed.connect(self._on_rates)
         controller.error.connect(self._on_error)
@@ -254,13 +256,18 @@ class MainWindow(QMainWindow):
             profiles = self.controller.store.profiles()
         except Exception:
             profiles = []
-        states = [self.controller.state(p.id) for p in profiles]
-        connected = sum(1 for s in states if s == CONNECTED)
+        health = getattr(self.controller, "health", self.controller.state)
+        states = [health(p.id) for p in profiles]
+        connected = sum(1 for p in profiles if self.controller.state(p.id) == CONNECTED)
+        partly = states.count(DEGRADED)
         srv = self.controller.server_state
         shown = overall_state(states + ([CONNECTED] if srv == "running" else [ERROR] if srv == ERROR else []))
         self.status_icon.setPixmap(icons.state_icon(shown).pixmap(14, 14))
         if connected:
             text = self.tr("%1 of %2 connected").replace("%1", str(connected)).replace("%2", str(len(profiles)))
+            if partly:
+                # kept on one line when the sidebar wraps: "1 partly", not "1 / partly"
+                text += " · " + self.tr("%1 partly").replace("%1", str(partly)).replace(" ", "\u00a0")
         else:
             text = state_text(shown if shown != CONNECTED else STOPPED)
         if srv == "running":

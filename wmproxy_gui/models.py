@@ -549,26 +549,40 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
         QT_TRANSLATE_NOOP("models", "Server status"),
     )
 
-    PUBLIC, STATUS = 7, 8  # live columns: where the server publishes it, and whether it could
+    PUBLIC, STATUS = 7, 8  # live columns: where the servers publish it, and whether each could
 
     def __init__(self, items: Iterable[MappingConfig] = (), parent: QObject | None = None) -> None:
         super().__init__(items, parent)
-        self.server_host = ""
-        self.connected = False
-        self.status: dict[str, Any] = {}  # name -> core.frames.MappingState (empty: legacy server / unknown)
+        self.live: list[ServerLive] = []  # one per server of the profile, in its order
 
-    def set_live(self, server_host: str, connected: bool, status: dict[str, Any]) -> None:
-        """The running tunnel's view of these mappings; repaints the live columns when it changed."""
-        if (server_host, connected, status) == (self.server_host, self.connected, self.status):
+    # ---- the running tunnel's view, per server
+    def set_servers(self, live: Iterable["ServerLive"]) -> None:
+        """Each server's view of these mappings (its link up or not, its verdict per name); repaints the
+        live columns when it changed."""
+        live = list(live)
+        if live == self.live:
             return
-        self.server_host, self.connected, self.status = server_host, connected, dict(status)
+        self.live = live
         if self._items:
             self.dataChanged.emit(self.index(0, self.PUBLIC), self.index(len(self._items) - 1, self.STATUS))
 
-    def public_address(self, m: MappingConfig) -> str:
-        """URL for http/https, host:port otherwise; "" while it is not known (not connected, refused)."""
-        st = self.status.get(m.name)
-        if not self.connected or not self.server_host or (st is not None and not st.ok):
+    def set_live(self, server_host: str, connected: bool, status: dict[str, Any]) -> None:
+        """One server's view (a profile with a single server)."""
+        self.set_servers([ServerLive(server_host, server_host, connected, dict(status))])
+
+    @property
+    def connected(self) -> bool:
+        return any(sv.up for sv in self.live)
+
+    @property
+    def several(self) -> bool:
+        return len(self.live) > 1
+
+    @staticmethod
+    def _address(m: MappingConfig, sv: "ServerLive") -> str:
+        """Where ``sv`` publishes ``m``: URL for http/https, host:port otherwise; "" when it does not."""
+        st = sv.status.get(m.name)
+        if not m.enabled or not sv.up or not sv.host or (st is not None and not st.ok):
             return ""
         port = st.port if st is not None and st.port else (m.remote_port or 0)
         if not port:
@@ -576,45 +590,106 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
         from core.config import format_addr
 
         if m.mode in ("http", "https"):
-            host = m.domain or self.server_host
+            host = m.domain or sv.host
             default = 80 if m.mode == "http" else 443
             return f"{m.mode}://{format_addr(host, port) if port != default else host}/"
-        return format_addr(self.server_host, port)
+        return format_addr(sv.host, port)
+
+    def public_addresses(self, m: MappingConfig) -> list[tuple[str, str]]:
+        """(server, address) for each server that publishes ``m`` now, in the profile's order."""
+        return [(sv.server, a) for sv in self.live if (a := self._address(m, sv))]
+
+    def public_address(self, m: MappingConfig) -> str:
+        """The first server's address of ``m`` (URL or host:port); "" while none is known."""
+        found = self.public_addresses(m)
+        return found[0][1] if found else ""
+
+    def failures(self, m: MappingConfig) -> list[tuple[str, str]]:
+        """(server, its reason) for each server whose link is up and that refused ``m``."""
+        out = []
+        for sv in self.live:
+            st = sv.status.get(m.name)
+            if sv.up and st is not None and not st.ok:
+                out.append((sv.server, st.message))
+        return out
 
     def failure(self, m: MappingConfig) -> str:
-        st = self.status.get(m.name)
-        return st.message if self.connected and st is not None and not st.ok else ""
+        found = self.failures(m)
+        return found[0][1] if found else ""
 
-    def _status_text(self, m: MappingConfig) -> str:
-        if not m.enabled:
-            return QCoreApplication.translate("models", "off")
-        if not self.connected:
-            return ""
-        st = self.status.get(m.name)
+    def _verdict(self, m: MappingConfig, sv: "ServerLive") -> str:
+        if not sv.up:
+            return QCoreApplication.translate("models", "link down")
+        st = sv.status.get(m.name)
         if st is None:
             return QCoreApplication.translate("models", "unknown")  # a legacy server says nothing
         if st.ok:
             return QCoreApplication.translate("models", "open")
         return QCoreApplication.translate("models", "failed: {reason}").format(reason=st.message)
 
+    def _status_text(self, m: MappingConfig) -> str:
+        if not m.enabled:
+            return QCoreApplication.translate("models", "off")
+        if not self.connected:
+            return ""
+        if not self.several:
+            return self._verdict(m, self.live[0])
+        return "\n".join(f"{self.label(sv)}: {self._verdict(m, sv)}" for sv in self.live)
+
+    def label(self, sv: "ServerLive") -> str:
+        """How a status line names its server: the host (where the public ports are) when the profile's
+        servers have distinct hosts, else the center address."""
+        hosts = [x.host for x in self.live]
+        return sv.host if sv.host and len(set(hosts)) == len(hosts) else sv.server
+
+    def _public_text(self, m: MappingConfig) -> str:
+        if not self.several or not m.enabled or not self.connected:
+            return self.public_address(m) or "-"
+        return "\n".join(self._address(m, sv) or "-" for sv in self.live)
+
+    def _status_color(self, m: MappingConfig) -> str | None:
+        """Green: open everywhere; red: refused (and open nowhere); amber: open at some servers only."""
+        if not self.connected or not m.enabled:
+            return None
+        verdicts = [sv.status.get(m.name) for sv in self.live]
+        opened = [sv.up and st is not None and st.ok for sv, st in zip(self.live, verdicts)]
+        if all(opened):
+            return "#2e7d32"
+        if any(opened):
+            return "#b26a00"
+        if self.failures(m):
+            return "#c62828"
+        return None
+
     def data(self, index: _Index, role: int = _DISPLAY) -> Any:
         if index.isValid() and index.column() == self.STATUS and role == Qt.ItemDataRole.ForegroundRole:
+            color = self._status_color(self._items[index.row()])
+            return QBrush(QColor(color)) if color else None
+        if index.isValid() and index.column() in (self.STATUS, self.PUBLIC) and role == Qt.ItemDataRole.ToolTipRole:
             m = self._items[index.row()]
-            st = self.status.get(m.name)
-            if self.connected and m.enabled and st is not None:
-                return QBrush(QColor("#2e7d32" if st.ok else "#c62828"))
-        if index.isValid() and index.column() == self.STATUS and role == Qt.ItemDataRole.ToolTipRole:
-            return self._status_text(self._items[index.row()]) or None
+            if index.column() == self.PUBLIC:
+                return "\n".join(f"{a}  ({s})" if self.several else a for s, a in self.public_addresses(m)) or None
+            return self._status_text(m) or None
         return super().data(index, role)
 
     def _cell(self, m: MappingConfig, col: int) -> Any:
         if col == self.PUBLIC:
-            return self.public_address(m) or "-"
+            return self._public_text(m)
         if col == self.STATUS:
             return self._status_text(m)
         return ("", m.name, m.mode, m.local_addr or "-", m.domain or "-",
                 str(m.remote_port) if m.remote_port else "-",
                 "; ".join(format_header_rule(h) for h in m.headers) or "-")[col]
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerLive:
+    """One server of a running profile, as the Mappings page shows it."""
+
+    server: str  # as the profile lists it (host:port of the center)
+    host: str  # where that server's public ports are
+    up: bool  # its link is up
+    status: dict[str, Any]  # its verdict per mapping name (core.frames.MappingState)
 
 
 class ProxyTableModel(_ConfigListModel[ProxyListenerConfig]):

@@ -333,9 +333,16 @@ class ProfileStore:
         """``wmproxy://user@host:port?name=..&tls=..&fp=..&c=..``: shareable, holds no password.
 
         Address, user, name and TLS choice stay readable; everything else (mappings,
-        proxies, timers) travels compressed in ``c``."""
+        proxies, timers) travels compressed in ``c``. A profile with several servers is one
+        link naming them all, comma-separated in the authority like a multi-host PostgreSQL
+        URI (``wmproxy://user@a.example:8091,b.example:8091?...``); it imports back as one
+        profile with the same servers in the same order. (A version of this app without
+        multi-server profiles refuses such a link, saying the address is not HOST:PORT,
+        rather than importing one server of it.)"""
         c = client_to_dict(profile.client)
         server, user = c.pop("server"), c.pop("username", None)
+        if isinstance(server, list):
+            server = ",".join(server)
         tls = c.pop("tls", {})
         q: dict[str, str] = {"name": profile.name, "tls": tls_mode(profile.client.tls)}
         if tls.get("fingerprint"):
@@ -353,10 +360,14 @@ class ProfileStore:
         return f"{LINK_SCHEME}://{userinfo}{server}?{urlencode(q, quote_via=quote)}"
 
     def parse_link(self, text: str) -> Profile:
-        """A Profile (fresh id, not stored) from a ``wmproxy://`` link; ConfigError if malformed."""
+        """A Profile (fresh id, not stored) from a ``wmproxy://`` link; ConfigError if malformed.
+        Several servers (``host:port,host:port``) make a multi-server profile."""
         text = text.strip()
         src = "link"
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError as e:  # e.g. an unbalanced [ in an IPv6 address
+            raise ConfigError(f"not a valid link ({e})", file=src) from None
         if parts.scheme != LINK_SCHEME or not parts.netloc:
             raise ConfigError(f"not a {LINK_SCHEME}:// link", file=src)
         user, _, server = parts.netloc.rpartition("@")
@@ -370,7 +381,8 @@ class ProfileStore:
                 client = json.loads(zlib.decompress(raw, bufsize=1 << 16).decode("utf-8"))
             except (ValueError, zlib.error) as e:
                 raise ConfigError(f"damaged settings ({type(e).__name__}); copy the whole link", file=src, key="c") from None
-        client["server"] = server
+        servers = server.split(",")
+        client["server"] = servers if len(servers) > 1 else server
         if user:
             client["username"] = unquote(user)
         cfg = client_from_dict(client, src, "c")
@@ -381,7 +393,7 @@ class ProfileStore:
             raise ConfigError("TLS mode pin needs a fingerprint", file=src, key="fp")
         cfg.tls = with_tls_mode(cfg.tls, mode, ca_file=cfg.tls.ca_file, fingerprint=q.get("fp"))
         cfg.tls.server_name = q.get("sni") or cfg.tls.server_name
-        return Profile(new_id(), q.get("name") or server, _checked(cfg, src))
+        return Profile(new_id(), q.get("name") or servers[0], _checked(cfg, src))
 
     def import_link(self, text: str) -> Profile:
         """Parse a link and add it as a new profile (name made unique)."""
@@ -412,7 +424,7 @@ class ProfileStore:
         if cfg.client is None:
             raise ConfigError("this file only configures a server; open it from the Server page", file=str(path))
         client = cfg.client
-        name = path.stem if path.stem not in ("client", "config") else client.server
+        name = path.stem if path.stem not in ("client", "config") else client.servers[0]
         return Profile(new_id(), name, client)
 
     def import_file(self, path: Path | str) -> Profile:

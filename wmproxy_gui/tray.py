@@ -1,9 +1,16 @@
 """The tray icon: what users see most of the time.
 
-The icon's colour and glyph show the overall state (any error > connecting >
-connected > stopped), the tooltip shows per-profile states and the live
-up/down rates, the menu connects/disconnects each profile, and a click on the
-icon toggles the default profile (like frpmgr / Clash tray apps).
+The icon's colour and glyph show the overall state (any error > partly
+connected > connecting > connected > stopped), the tooltip shows per-profile
+states and the live up/down rates, the menu connects/disconnects each profile
+and lists each server link of a running multi-server profile, and a click on
+the icon toggles the default profile (like frpmgr / Clash tray apps).
+
+A profile with several servers is "connected" only while every link is up; with
+some up and another down (failed, waiting or retrying) it is "partly connected"
+(DEGRADED: orange icon, "Home: Partly connected (2 of 3 links up)" in the
+tooltip), and an error only when none is up. A link still on its first attempt
+while another is up shows as connecting.
 Notifications come from the controller, already rate-limited per profile.
 """
 from __future__ import annotations
@@ -20,13 +27,13 @@ from core.errors import WmproxyError
 from core.stats import CONNECTED, CONNECTING, ERROR, STOPPED
 
 from . import icons
-from .controller import TunnelController
+from .controller import DEGRADED, TunnelController
 from .models import fmt_rate
 from .settings import Settings, SettingsStore
 
 log = logging.getLogger("wmproxy_gui.tray")
 
-_PRIORITY = {ERROR: 3, CONNECTING: 2, CONNECTED: 1, STOPPED: 0}
+_PRIORITY = {ERROR: 4, DEGRADED: 3, CONNECTING: 2, CONNECTED: 1, STOPPED: 0}
 TOOLTIP_MAX = 120  # Windows truncates tray tooltips at 127 characters
 
 
@@ -35,6 +42,7 @@ def state_text(state: str) -> str:
         STOPPED: QCoreApplication.translate("TrayIcon", "Stopped"),
         CONNECTING: QCoreApplication.translate("TrayIcon", "Connecting"),
         CONNECTED: QCoreApplication.translate("TrayIcon", "Connected"),
+        DEGRADED: QCoreApplication.translate("TrayIcon", "Partly connected"),
         ERROR: QCoreApplication.translate("TrayIcon", "Error"),
     }.get(state, state)
 
@@ -58,6 +66,7 @@ class TrayIcon(QSystemTrayIcon):
         self.down_rate = 0.0
         self.state = ""
         self.profile_actions: dict[str, QAction] = {}
+        self.link_actions: dict[tuple[str, str], QAction] = {}  # (profile id, server) -> its entry
         self.head: QAction | None = None
 
         self.menu = QMenu()
@@ -65,6 +74,8 @@ class TrayIcon(QSystemTrayIcon):
         self.setContextMenu(self.menu)
         self.activated.connect(self._on_activated)
         controller.state_changed.connect(self._on_state)
+        if hasattr(controller, "links_changed"):  # a server lost while the profile stays up: no state change
+            controller.links_changed.connect(self._on_state)
         controller.server_state_changed.connect(lambda _s: self._on_state())
         controller.rates_changed.connect(self._on_rates)
         controller.notify.connect(self.show_notification)
@@ -88,8 +99,15 @@ class TrayIcon(QSystemTrayIcon):
             return self.settings.default_profile
         return ids[0] if ids else None
 
+    def health(self, profile_id: str) -> str:
+        health = getattr(self.controller, "health", None)
+        return health(profile_id) if health is not None else self.controller.state(profile_id)
+
+    def _links(self, profile_id: str) -> list[Any]:
+        return getattr(self.controller, "links", lambda _p: [])(profile_id)
+
     def current_state(self) -> str:
-        states = [self.controller.state(p.id) for p in self.profiles()]
+        states = [self.health(p.id) for p in self.profiles()]
         srv = self.controller.server_state
         if srv == "running":
             states.append(CONNECTED)
@@ -119,27 +137,72 @@ class TrayIcon(QSystemTrayIcon):
     def header_text(self) -> str:
         profiles = self.profiles()
         active = sum(1 for p in profiles if self.controller.state(p.id) == CONNECTED)
-        return (self.tr("%1 of %2 connected").replace("%1", str(active)).replace("%2", str(len(profiles)))
-                + f"  ·  ↑ {fmt_rate(self.up_rate)}  ↓ {fmt_rate(self.down_rate)}")
+        partly = sum(1 for p in profiles if self.health(p.id) == DEGRADED)
+        text = self.tr("%1 of %2 connected").replace("%1", str(active)).replace("%2", str(len(profiles)))
+        if partly:
+            text += " (" + self.tr("%1 partly").replace("%1", str(partly)) + ")"
+        return text + f"  ·  ↑ {fmt_rate(self.up_rate)}  ↓ {fmt_rate(self.down_rate)}"
+
+    def _counts(self, profile_id: str) -> str:
+        """ "2 of 3 links up" for a running profile with several servers, else ""."""
+        links = self._links(profile_id)
+        if len(links) < 2 or self.controller.state(profile_id) != CONNECTED:
+            return ""
+        up = sum(1 for l in links if l.state == CONNECTED)
+        return self.tr("%1 of %2 links up").replace("%1", str(up)).replace("%2", str(len(links)))
 
     def _profile_text(self, p: Any) -> str:
         s = self.controller.state(p.id)
-        text = f"{p.name}\t{state_text(s)}"
-        links = getattr(self.controller, "links", lambda _p: [])(p.id)
+        text = f"{p.name}\t{state_text(self.health(p.id))}"
+        if counts := self._counts(p.id):
+            text += " · " + counts
+        links = self._links(p.id)
         waits = [n for n in (l.retry_in() for l in links) if n is not None]
         if waits and s != CONNECTED:
             text += " · " + self.tr("next try in %1 s").replace("%1", str(min(waits)))
         return text
+
+    def _link_text(self, link: Any) -> str:
+        """One server's link under its profile: "   ↳ b.example:8091  Down · next try in 4 s"."""
+        if link.state == CONNECTED:
+            state = state_text(CONNECTED)
+        elif getattr(link, "down", False):
+            state = self.tr("Down")
+        else:
+            state = state_text(link.state)
+        n = link.retry_in()
+        if n is not None and link.state != CONNECTED:
+            state += " · " + self.tr("next try in %1 s").replace("%1", str(n))
+        return f"    ↳ {link.server}\t{state}"
+
+    def _shown_links(self, profile_id: str) -> list[Any]:
+        """The links listed under a profile: those of a running profile with several servers."""
+        links = self._links(profile_id)
+        return links if len(links) > 1 and self.controller.is_active(profile_id) else []
 
     def _update_countdowns(self) -> None:
         for p in self.profiles():
             act = self.profile_actions.get(p.id)
             if act is not None:
                 act.setText(self._profile_text(p))
+            for link in self._shown_links(p.id):
+                la = self.link_actions.get((p.id, link.server))
+                if la is not None:
+                    la.setText(self._link_text(link))
+                    la.setIcon(icons.info_state_icon(self._link_icon(link)))
+
+    @staticmethod
+    def _link_icon(link: Any) -> str:
+        return CONNECTED if link.state == CONNECTED else ERROR if getattr(link, "down", False) else link.state
 
     def _on_tick(self) -> None:
-        """Once a second: a "Reconnect now" entry appears or goes with the waiting profiles."""
-        if self.menu.isVisible() and bool(self.controller.waiting()) != (self.action("reconnect") is not None):
+        """Once a second: a "Reconnect now" entry appears or goes with the waiting profiles, link entries
+        with the running profiles."""
+        if not self.menu.isVisible():
+            return
+        shown = {(p.id, l.server) for p in self.profiles() for l in self._shown_links(p.id)}
+        if (bool(self.controller.waiting()) != (self.action("reconnect") is not None)
+                or shown != set(self.link_actions)):
             self.rebuild_menu()
 
     def tooltip_text(self) -> str:
@@ -147,7 +210,8 @@ class TrayIcon(QSystemTrayIcon):
         for p in self.profiles():
             s = self.controller.state(p.id)
             if s != STOPPED or p.id == self.default_profile_id():
-                lines.append(f"{p.name}: {state_text(s)}")
+                counts = self._counts(p.id)
+                lines.append(f"{p.name}: {state_text(self.health(p.id))}" + (f" ({counts})" if counts else ""))
         if self.controller.server_state != STOPPED:
             lines.append(self.tr("Server: %1").replace("%1", self._server_state_text()))
         lines.append(f"↑ {fmt_rate(self.up_rate)}   ↓ {fmt_rate(self.down_rate)}")
@@ -167,6 +231,7 @@ class TrayIcon(QSystemTrayIcon):
         m = self.menu
         m.clear()
         self.profile_actions = {}
+        self.link_actions = {}
         profiles = self.profiles()
         self.head = head = m.addAction(icons.app_icon(), self.header_text())
         head.setObjectName("header")
@@ -177,8 +242,7 @@ class TrayIcon(QSystemTrayIcon):
             empty.setEnabled(False)
         default_id = self.default_profile_id()
         for p in profiles:
-            s = self.controller.state(p.id)
-            act = QAction(icons.state_icon(s), self._profile_text(p), m)
+            act = QAction(icons.state_icon(self.health(p.id)), self._profile_text(p), m)
             act.setObjectName(f"profile:{p.id}")
             act.setCheckable(True)
             act.setChecked(self.controller.is_active(p.id))
@@ -190,6 +254,11 @@ class TrayIcon(QSystemTrayIcon):
             act.triggered.connect(lambda _checked=False, pid=p.id: self.controller.toggle(pid))
             m.addAction(act)
             self.profile_actions[p.id] = act
+            for link in self._shown_links(p.id):
+                la = m.addAction(icons.info_state_icon(self._link_icon(link)), self._link_text(link))
+                la.setObjectName(f"link:{p.id}:{link.server}")
+                la.setEnabled(False)  # information: "Reconnect now" below hurries every waiting link
+                self.link_actions[(p.id, link.server)] = la
             if p.client.mappings:
                 sub = m.addMenu(self.tr("Mappings of %1").replace("%1", p.name))
                 sub.menuAction().setObjectName(f"mappings:{p.id}")

@@ -237,6 +237,10 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>{addr} 关闭了连接（{reason}）。原因请查看服务端日志。</translation>
     </message>
     <message>
+        <source>{addr} is not trusted yet: confirm its certificate fingerprint to connect to it.</source>
+        <translation>{addr} 尚未受信任：确认其证书指纹后才会连接它。</translation>
+    </message>
+    <message>
         <source>Cannot connect to {addr}. See the Logs page for details.</source>
         <translation>无法连接到 {addr}。详情请看“日志”页。</translation>
     </message>
@@ -769,6 +773,10 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>已连接 %1/%2</translation>
     </message>
     <message>
+        <source>%1 partly</source>
+        <translation>%1 个部分连接</translation>
+    </message>
+    <message>
         <source>server on</source>
         <translation>服务端运行中</translation>
     </message>
@@ -911,6 +919,10 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>复制地址</translation>
     </message>
     <message>
+        <source>Saved, but {server} could not open {name}: {reason}</source>
+        <translation>已保存，但 {server} 无法开放 {name}：{reason}</translation>
+    </message>
+    <message>
         <source>Saved, but the server could not open {name}: {reason}</source>
         <translation>已保存，但服务端无法开启 {name}：{reason}</translation>
     </message>
@@ -921,6 +933,10 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     <message>
         <source>No public address yet: connect the profile first.</source>
         <translation>还没有公网地址：请先连接该配置。</translation>
+    </message>
+    <message>
+        <source>Copy {addr} (via {server})</source>
+        <translation>复制 {addr}（经 {server}）</translation>
     </message>
     <message>
         <source>Tunnel running: changes apply immediately.</source>
@@ -978,12 +994,12 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>名称</translation>
     </message>
     <message>
-        <source>Server address</source>
-        <translation>服务器地址</translation>
+        <source>Servers</source>
+        <translation>服务器</translation>
     </message>
     <message>
-        <source>The center server as host:port (wmproxy&apos;s default port is 8091).</source>
-        <translation>中心服务器，格式为 host:port（wmproxy 默认端口为 8091）。</translation>
+        <source>The center server as host:port (wmproxy&apos;s default port is 8091). With several, a link is kept to each and any of them serves your mappings.</source>
+        <translation>中心服务器，格式为 主机:端口（wmproxy 默认端口为 8091）。填写多个时，会与每一个都保持连接，其中任何一个都能提供你的映射。</translation>
     </message>
     <message>
         <source>Username</source>
@@ -1082,12 +1098,24 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>客户端证书需要同时提供证书和私钥</translation>
     </message>
     <message>
+        <source>the same as server {n}</source>
+        <translation>与服务器 {n} 重复</translation>
+    </message>
+    <message>
+        <source>Server {n}: {problem}</source>
+        <translation>服务器 {n}：{problem}</translation>
+    </message>
+    <message>
         <source>Connecting to {s}…</source>
         <translation>正在连接 {s}…</translation>
     </message>
     <message>
         <source>Not connected: the server&apos;s certificate was not trusted.</source>
         <translation>未连接：服务端的证书未被信任。</translation>
+    </message>
+    <message>
+        <source>Not connected to {s}: its certificate was not trusted.</source>
+        <translation>未连接 {s}：其证书未被信任。</translation>
     </message>
     <message>
         <source>The new certificate is trusted. Test again to connect.</source>
@@ -1185,8 +1213,16 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>已连接</translation>
     </message>
     <message>
+        <source>Partly connected</source>
+        <translation>部分连接</translation>
+    </message>
+    <message>
         <source>Error</source>
         <translation>错误</translation>
+    </message>
+    <message>
+        <source>Down</source>
+        <translation>已断开</translation>
     </message>
     <message>
         <source>Connected to {s} and logged in. Certificate SHA-256 {fp}</source>
@@ -1213,6 +1249,14 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>状态</translation>
     </message>
     <message>
+        <source>State</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Details</source>
+        <translation>详情</translation>
+    </message>
+    <message>
         <source>New…</source>
         <translation>新建…</translation>
     </message>
@@ -1237,12 +1281,44 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
         <translation>导出</translation>
     </message>
     <message>
+        <source>{up} of {n} links up</source>
+        <translation>{n} 条链路中 {up} 条在线</translation>
+    </message>
+    <message>
         <source>next try in {n} s</source>
         <translation>{n} 秒后重试</translation>
     </message>
     <message>
+        <source>trying again…</source>
+        <translation>正在重试…</translation>
+    </message>
+    <message>
+        <source>local proxies go through this server</source>
+        <translation>本地代理经由此服务器</translation>
+    </message>
+    <message>
+        <source>Servers of {name}</source>
+        <translation>{name} 的服务器</translation>
+    </message>
+    <message>
+        <source>Trust…</source>
+        <translation>信任…</translation>
+    </message>
+    <message>
+        <source>Show this server&apos;s certificate and decide whether to trust it</source>
+        <translation>查看此服务器的证书并决定是否信任</translation>
+    </message>
+    <message>
+        <source>Try this server again without waiting</source>
+        <translation>不再等待，立即重试此服务器</translation>
+    </message>
+    <message>
         <source>{name}: connected.</source>
         <translation>{name}：已连接。</translation>
+    </message>
+    <message>
+        <source>{name}: the certificate of {server} is trusted; connecting…</source>
+        <translation>{name}：已信任 {server} 的证书，正在连接…</translation>
     </message>
     <message>
         <source>{name}: the new certificate is trusted; connecting…</source>
@@ -1271,6 +1347,10 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     <message>
         <source>Not connected: the server&apos;s certificate was not trusted.</source>
         <translation>未连接：服务器证书未被信任。</translation>
+    </message>
+    <message>
+        <source>Not connected: the certificate of {server} was not trusted.</source>
+        <translation>未连接：{server} 的证书未被信任。</translation>
     </message>
     <message>
         <source>Import profile</source>
@@ -1384,6 +1464,25 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     <message>
         <source>Stored in the OS keyring, never in a file.</source>
         <translation>保存在系统钥匙串中，绝不写入文件。</translation>
+    </message>
+    <message>
+        <source>enter a password for this username</source>
+        <translation>请输入此用户名的密码</translation>
+    </message>
+</context>
+<context>
+    <name>ServerListEdit</name>
+    <message>
+        <source>Add server</source>
+        <translation>添加服务器</translation>
+    </message>
+    <message>
+        <source>Keep a link to one more server: any of them can serve your mappings</source>
+        <translation>再与一台服务器保持连接：其中任何一台都能提供你的映射</translation>
+    </message>
+    <message>
+        <source>Remove this server</source>
+        <translation>移除此服务器</translation>
     </message>
 </context>
 <context>
@@ -1808,6 +1907,10 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>已连接</translation>
     </message>
     <message>
+        <source>Partly connected</source>
+        <translation>部分连接</translation>
+    </message>
+    <message>
         <source>Error</source>
         <translation>错误</translation>
     </message>
@@ -1816,8 +1919,20 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>已连接 %1 / %2</translation>
     </message>
     <message>
+        <source>%1 partly</source>
+        <translation>%1 个部分连接</translation>
+    </message>
+    <message>
+        <source>%1 of %2 links up</source>
+        <translation>%2 条链路中 %1 条在线</translation>
+    </message>
+    <message>
         <source>next try in %1 s</source>
         <translation>%1 秒后重试</translation>
+    </message>
+    <message>
+        <source>Down</source>
+        <translation>已断开</translation>
     </message>
     <message>
         <source>Server: %1</source>
@@ -1891,6 +2006,26 @@ Compare it with the one the server shows (its log or Server page). If you trust 
         <translation>正在重新连接…</translation>
     </message>
     <message>
+        <source>%1 of %2 links up</source>
+        <translation>%2 条链路中 %1 条在线</translation>
+    </message>
+    <message>
+        <source>Link lost: %1</source>
+        <translation>链路断开：%1</translation>
+    </message>
+    <message>
+        <source>%1 is down; %2.</source>
+        <translation>%1 已断开；%2。</translation>
+    </message>
+    <message>
+        <source>Link restored: %1</source>
+        <translation>链路已恢复：%1</translation>
+    </message>
+    <message>
+        <source>Connected to %1 again; %2.</source>
+        <translation>已重新连接 %1；%2。</translation>
+    </message>
+    <message>
         <source>Cannot connect: %1</source>
         <translation>无法连接：%1</translation>
     </message>
@@ -1901,6 +2036,213 @@ Compare it with the one the server shows (its log or Server page). If you trust 
     <message>
         <source>Connected to %1 again.</source>
         <translation>已重新连接到 %1。</translation>
+    </message>
+</context>
+<context>
+    <name>Validation</name>
+    <message>
+        <source>enter HOST:PORT, e.g. example.com:8091</source>
+        <translation>请输入 主机:端口，例如 example.com:8091</translation>
+    </message>
+    <message>
+        <source>{text} is not HOST:PORT (IPv6 is written [::1]:80)</source>
+        <translation>{text} 不是 主机:端口 格式（IPv6 写作 [::1]:80）</translation>
+    </message>
+    <message>
+        <source>{text}: {host} in brackets is not an IPv6 address</source>
+        <translation>{text}：方括号中的 {host} 不是 IPv6 地址</translation>
+    </message>
+    <message>
+        <source>{text} is not HOST:PORT</source>
+        <translation>{text} 不是 主机:端口 格式</translation>
+    </message>
+    <message>
+        <source>{text}: {host} is not a host name or IPv4 address</source>
+        <translation>{text}：{host} 不是主机名或 IPv4 地址</translation>
+    </message>
+    <message>
+        <source>{text}: port {port} is not a number</source>
+        <translation>{text}：端口 {port} 不是数字</translation>
+    </message>
+    <message>
+        <source>{text}: port {port} is out of range {low}-65535</source>
+        <translation>{text}：端口 {port} 超出范围 {low}-65535</translation>
+    </message>
+    <message>
+        <source>{text} is not a SHA-256 fingerprint (64 hex digits, &apos;:&apos; allowed)</source>
+        <translation>{text} 不是 SHA-256 指纹（64 个十六进制数字，可含 “:”）</translation>
+    </message>
+    <message>
+        <source>header rule {rule}: a quote is not closed</source>
+        <translation>请求头规则 {rule}：引号没有闭合</translation>
+    </message>
+    <message>
+        <source>header rule {rule} is not {form} (quote values with spaces)</source>
+        <translation>请求头规则 {rule} 不符合 {form}（含空格的值请加引号）</translation>
+    </message>
+    <message>
+        <source>header rule {rule}: {name} is not a header name</source>
+        <translation>请求头规则 {rule}：{name} 不是合法的头名称</translation>
+    </message>
+    <message>
+        <source>header rule {rule}: the value contains a line break or NUL</source>
+        <translation>请求头规则 {rule}：值中含有换行或 NUL 字符</translation>
+    </message>
+    <message>
+        <source>header rule {rule}…: the name is longer than {n} bytes</source>
+        <translation>请求头规则 {rule}…：名称超过 {n} 字节</translation>
+    </message>
+    <message>
+        <source>header rule {rule}…: the value is longer than {n} bytes</source>
+        <translation>请求头规则 {rule}…：值超过 {n} 字节</translation>
+    </message>
+    <message>
+        <source>the header rule is empty</source>
+        <translation>请求头规则为空</translation>
+    </message>
+    <message>
+        <source>name at least one server</source>
+        <translation>请至少填写一台服务器</translation>
+    </message>
+    <message>
+        <source>{server} is listed twice</source>
+        <translation>{server} 重复填写了</translation>
+    </message>
+    <message>
+        <source>must not be empty</source>
+        <translation>不能为空</translation>
+    </message>
+    <message>
+        <source>at most {n} bytes</source>
+        <translation>最多 {n} 字节</translation>
+    </message>
+    <message>
+        <source>{name} is already the name of another mapping</source>
+        <translation>{name} 已被另一个映射使用</translation>
+    </message>
+    <message>
+        <source>{name} is already the name of another local proxy</source>
+        <translation>{name} 已被另一个本地代理使用</translation>
+    </message>
+    <message>
+        <source>{value} is not one of {allowed}</source>
+        <translation>{value} 不是以下之一：{allowed}</translation>
+    </message>
+    <message>
+        <source>a {mode} mapping forwards to a local HOST:PORT, e.g. 127.0.0.1:8080</source>
+        <translation>{mode} 映射需转发到本机的 主机:端口，例如 127.0.0.1:8080</translation>
+    </message>
+    <message>
+        <source>{domain} is not a domain name</source>
+        <translation>{domain} 不是域名</translation>
+    </message>
+    <message>
+        <source>domain {domain} is already routed to {mode} mapping {name}</source>
+        <translation>域名 {domain} 已路由到 {mode} 映射 {name}</translation>
+    </message>
+    <message>
+        <source>the catch-all (empty) domain is already routed to {mode} mapping {name}</source>
+        <translation>通配（空）域名已路由到 {mode} 映射 {name}</translation>
+    </message>
+    <message>
+        <source>only for tcp, http and https mappings</source>
+        <translation>仅适用于 tcp、http 和 https 映射</translation>
+    </message>
+    <message>
+        <source>only for https mappings (HTTP/2 is negotiated in TLS)</source>
+        <translation>仅适用于 https 映射（HTTP/2 在 TLS 中协商）</translation>
+    </message>
+    <message>
+        <source>only for proxy mappings</source>
+        <translation>仅适用于 proxy 映射</translation>
+    </message>
+    <message>
+        <source>a proxy mapping&apos;s credentials need both a username and a password</source>
+        <translation>proxy 映射的凭据需要同时填写用户名和密码</translation>
+    </message>
+    <message>
+        <source>only tcp and proxy mappings get a public port of their own</source>
+        <translation>只有 tcp 和 proxy 映射可以拥有独立的公网端口</translation>
+    </message>
+    <message>
+        <source>port {port} is out of range 1-65535</source>
+        <translation>端口 {port} 超出范围 1-65535</translation>
+    </message>
+    <message>
+        <source>port {port} is used by another mapping</source>
+        <translation>端口 {port} 已被另一个映射使用</translation>
+    </message>
+    <message>
+        <source>choose at least one of {allowed}</source>
+        <translation>请至少选择以下之一：{allowed}</translation>
+    </message>
+    <message>
+        <source>{value} is listed twice</source>
+        <translation>{value} 重复出现</translation>
+    </message>
+    <message>
+        <source>a password needs a username</source>
+        <translation>设置密码需要先填写用户名</translation>
+    </message>
+    <message>
+        <source>a certificate needs its key file too</source>
+        <translation>证书还需要对应的私钥文件</translation>
+    </message>
+    <message>
+        <source>a key needs its certificate file too</source>
+        <translation>私钥还需要对应的证书文件</translation>
+    </message>
+    <message>
+        <source>{have} is set, so {missing} is needed too</source>
+        <translation>已设置 {have}，因此也需要 {missing}</translation>
+    </message>
+    <message>
+        <source>{name} is not a host name</source>
+        <translation>{name} 不是主机名</translation>
+    </message>
+    <message>
+        <source>must be greater than 0, got {value}</source>
+        <translation>必须大于 0，当前为 {value}</translation>
+    </message>
+    <message>
+        <source>a name is required</source>
+        <translation>名称不能为空</translation>
+    </message>
+    <message>
+        <source>at most 255 bytes</source>
+        <translation>最多 255 字节</translation>
+    </message>
+    <message>
+        <source>no spaces at the start or end</source>
+        <translation>开头和结尾不能有空格</translation>
+    </message>
+    <message>
+        <source>{name} is already used</source>
+        <translation>{name} 已被使用</translation>
+    </message>
+    <message>
+        <source>choose one of {modes}</source>
+        <translation>请选择以下之一：{modes}</translation>
+    </message>
+    <message>
+        <source>a domain has no spaces</source>
+        <translation>域名不能包含空格</translation>
+    </message>
+    <message>
+        <source>port must be 1-65535</source>
+        <translation>端口必须在 1-65535 之间</translation>
+    </message>
+    <message>
+        <source>line {n}: {problem}</source>
+        <translation>第 {n} 行：{problem}</translation>
+    </message>
+    <message>
+        <source>{addr} is used by another listener</source>
+        <translation>{addr} 已被另一个监听使用</translation>
+    </message>
+    <message>
+        <source>choose at least one protocol</source>
+        <translation>请至少选择一种协议</translation>
     </message>
 </context>
 <context>
@@ -2012,6 +2354,10 @@ Compare it with the one the server shows (its log or Server page). If you trust 
     <message>
         <source>Server status</source>
         <translation>服务端状态</translation>
+    </message>
+    <message>
+        <source>link down</source>
+        <translation>链路断开</translation>
     </message>
     <message>
         <source>off</source>

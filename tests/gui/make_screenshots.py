@@ -6,9 +6,11 @@
 For people to look at (clipped labels, overlaps, untranslated text), not a test. Each
 language/scale pair runs in its own process (QT_SCALE_FACTOR must be set before Qt starts)
 on the offscreen platform with the system's fonts (Noto CJK for Chinese, see tests/setup.sh),
-against a real CenterServer on loopback: a connected profile with mappings, a running server
-with its link and QR code, live and closed connections on the Traffic page. The window is
-rendered at its minimum size too, where layouts are tightest.
+against real CenterServers on loopback: a connected profile with mappings and two servers (one
+link up, the other's server stopped: its link down with its error and countdown), a running server
+with its link and QR code, live and closed connections on the Traffic page, the tray menu. The
+window is rendered at its minimum size too, where layouts are tightest; the profile and mapping
+dialogs are shown with validation errors.
 """
 from __future__ import annotations
 
@@ -63,8 +65,10 @@ def child(out: Path, lang: str, scale: float) -> int:
     tag = f"{lang}-{int(scale * 100)}"
     shots: list[Path] = []
 
-    def save(widget, name: str) -> None:
-        qapp.processEvents()
+    async def save(widget, name: str) -> None:
+        # let the loop deliver Qt's pending layout and paint events: qapp.processEvents() here, inside a
+        # running task, could run another task's step re-entrantly (asyncio refuses it, that task hangs)
+        await asyncio.sleep(0.05)
         path = out / f"{tag}-{name}.png"
         widget.grab().save(str(path))
         shots.append(path)
@@ -87,18 +91,23 @@ def child(out: Path, lang: str, scale: float) -> int:
         w.show()
         for key in ("profiles", "mappings", "traffic"):  # the empty states a new user sees first
             w.show_page(key)
-            save(w, f"empty-{key}")
+            await save(w, f"empty-{key}")
         w.pages["profiles"].new_profile()
         dlg = w.pages["profiles"].dialog
         dlg.adjustSize()
-        save(dlg, "dialog-new-profile")
+        await save(dlg, "dialog-new-profile")
         dlg.reject()
         w.hide()
 
         busy = await asyncio.start_server(_echo, "0.0.0.0", 0)
         busy_port = busy.sockets[0].getsockname()[1]
+        # a second server on another address: connected first, then stopped (its link down)
+        second = CenterServer(ServerConfig(bind="127.0.0.2:0", map_tcp_bind="127.0.0.2:0",
+                                           map_http_bind="127.0.0.2:0"))
+        await second.start()
         p = store.upsert(Profile(new_id(), "Home lab" if lang == "en" else "家里", ClientConfig(
-            server="127.0.0.1:%d" % remote.addresses["center"][1], reconnect_min=1,
+            server=["127.0.0.1:%d" % remote.addresses["center"][1],
+                    "127.0.0.2:%d" % second.addresses["center"][1]], reconnect_min=4, reconnect_max=30,
             mappings=[MappingConfig("web", "http", "127.0.0.1:8080", domain="web.example.com"),
                       MappingConfig("echo", "tcp", echo_addr),
                       MappingConfig("busy", "tcp", echo_addr, remote_port=busy_port)],
@@ -106,7 +115,12 @@ def child(out: Path, lang: str, scale: float) -> int:
         ctl = empty.controller
         assert await ctl.connect_profile(p.id)
         for _ in range(100):
-            if len(ctl.mapping_status(p.id)) == 3:
+            if sum(len(st) for _s, _u, st in ctl.server_mapping_status(p.id)) == 6:
+                break
+            await asyncio.sleep(0.05)
+        await second.stop()
+        for _ in range(100):
+            if any(l.retry_in() is not None for l in ctl.links(p.id)):
                 break
             await asyncio.sleep(0.05)
         await ctl.start_server(ServerConfig(bind="127.0.0.1:0", tls=True))
@@ -131,27 +145,45 @@ def child(out: Path, lang: str, scale: float) -> int:
                     page.select(p.id)
                 if key == "traffic":
                     page.model.refresh()
-                save(w, f"{size_name}-{key}")
+                await save(w, f"{size_name}-{key}")
             if size_name == "normal":
                 traffic = w.show_page("traffic")
                 traffic.tabs.setCurrentIndex(1)
-                save(w, "normal-traffic-closed")
+                await save(w, "normal-traffic-closed")
                 traffic.tabs.setCurrentIndex(0)
+        tray = empty.tray
+        tray.rebuild_menu()
+        tray.menu.ensurePolished()
+        tray.menu.resize(tray.menu.sizeHint())
+        await save(tray.menu, "tray-menu")
         maps = w.show_page("mappings")
         maps.add("mapping")
         maps.dialog.adjustSize()
-        save(maps.dialog, "dialog-add-mapping")
+        await save(maps.dialog, "dialog-add-mapping")
+        dm = maps.dialog
+        dm.name.setText("web")  # taken
+        dm.local_addr.setText("127.0.0.1:99999")
+        dm.headers.setPlainText("+ x-ok 1\n'unclosed")
+        dm.adjustSize()
+        await save(dm, "dialog-mapping-errors")
         maps.dialog.reject()
+        w.show_page("profiles").edit_selected()
+        d3 = w.pages["profiles"].dialog
+        d3.servers.add_server("localhost")
+        d3.adjustSize()
+        await save(d3, "dialog-profile-servers")
+        d3.reject()
         w.show_page("profiles").new_profile()
         d2 = w.pages["profiles"].dialog
         d2.tls.setCurrentIndex(d2.tls.findData("pin"))
         d2.adjustSize()
-        save(d2, "dialog-profile-pin")
+        await save(d2, "dialog-profile-pin")
         d2.reject()
         for _r, wr in conns:
             wr.close()
         await ctl.shutdown()
         await remote.stop()
+        await second.stop()
         busy.close()
         echo.close()
 

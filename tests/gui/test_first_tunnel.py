@@ -214,9 +214,10 @@ def test_reconnect_countdown_reaches_zero_and_reconnect_now(controller, profile_
         srv = CenterServer(ServerConfig(bind=addr(center)))
         await srv.start()
         await wait_until(lambda: p.id in controller.waiting(), 15, "waiting again")
-        page._sync_buttons()
-        assert page.buttons["reconnect"].isVisibleTo(page)
-        click(page.buttons["reconnect"])
+        page.show_links()  # the link's row in the selected profile's servers offers it
+        button = page.link_button(addr(center))
+        assert button is not None and button.isVisibleTo(page) and button.text() == "Reconnect now"
+        click(button)
         await wait_until(lambda: controller.state(p.id) == "connected", 5, "reconnected at once")
         # the error is cleared on recovery, in the controller and on the page
         assert controller.last_error(p.id) == "" and "connected" in page.status.text()

@@ -27,6 +27,7 @@ ALLOWED = {"TLS", "HTTP", "HTTPS", "SOCKS5", "TCP", "CA", "SHA", "SNI", "PEM", "
            "GiB", "TiB", "B", "s", "wmproxy", "gui", "toml", "yaml", "yml", "crt", "cer", "key", "der", "http",
            "https", "tcp", "proxy", "socks", "min", "localhost", "example", "com", "app", "Ctrl", "PNG", "ID",
            "TOML", "YAML", "SOCKS", "host", "port",  # format names and the host:port notation
+           "IPv", "NUL", "Host",  # IPv4/IPv6, the NUL character, the HTTP Host header
            "English",  # the language's own name in the language list
            "Qt", "PySide", "Python", "linux", "win", "darwin",  # the About line's versions
            # the inspector: HTTP methods, status classes (2xx), formats and tool names
@@ -160,3 +161,134 @@ def test_the_checker_finds_english():
     assert english_words("添加映射") == []
     assert english_words("已连接 127.0.0.1:8091 (TLS) · SHA-256 AB:CD:EF") == []
     assert english_words("wmproxy://u@h:1?x=y 打开 http://a.example.com:80/") == []
+
+
+# ------------------------------------------------------------------ validation messages in 简体中文
+
+QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")  # values the core quotes: the user's own text
+
+
+def core_problems() -> list[str]:
+    """The core's own wording of what a form can get wrong: addresses, fingerprints, header rules and the
+    cross-field rules of validate_config (each produced by the core itself, not copied here)."""
+    from core.config import (ClientConfig, ClientTls, Config, MappingConfig, ProxyListenerConfig, check_fingerprint,
+                             header_rule_from_words, parse_addr, parse_header_rule, validate_config)
+    from core.errors import ConfigError
+
+    out: list[str] = []
+
+    def grab(fn, *a, **kw) -> None:
+        try:
+            fn(*a, **kw)
+        except ConfigError as e:
+            out.append(e.problem)
+        else:
+            raise AssertionError(f"no problem from {fn.__name__}{a}")
+
+    for text in ("", "localhost", "[zz]:1", "a:b:c", "bad_host!:1", "h:x", "h:99999"):
+        grab(parse_addr, text)
+    grab(check_fingerprint, "abcd")
+    for rule in ("'abc", "+ a", "+ b@d v", "x" * 300 + " v"):
+        grab(parse_header_rule, rule)
+    grab(header_rule_from_words, ["+", "a", "x\ny"])
+    grab(header_rule_from_words, ["+", "a", "v" * 300])
+    m = MappingConfig
+    clients = [
+        ClientConfig(server=[]),
+        ClientConfig(server=["a:1", "a:1"]),
+        ClientConfig(mappings=[m("w", "http", "127.0.0.1:1"), m("w", "tcp", "127.0.0.1:1")]),
+        ClientConfig(mappings=[m(" ", "http", "127.0.0.1:1")]),
+        ClientConfig(mappings=[m("n" * 300, "http", "127.0.0.1:1")]),
+        ClientConfig(mappings=[m("w", "ftp", "127.0.0.1:1")]),
+        ClientConfig(mappings=[m("w", "tcp", "")]),
+        ClientConfig(mappings=[m("w", "http", "127.0.0.1:1", domain="a b")]),
+        ClientConfig(mappings=[m("w", "http", "127.0.0.1:1", domain="d.example"),
+                               m("v", "http", "127.0.0.1:1", domain="d.example")]),
+        ClientConfig(mappings=[m("w", "http", "127.0.0.1:1"), m("v", "http", "127.0.0.1:1")]),
+        ClientConfig(mappings=[m("w", "proxy", proxy_protocol="v1")]),
+        ClientConfig(mappings=[m("w", "tcp", "127.0.0.1:1", proxy_protocol="v3")]),
+        ClientConfig(mappings=[m("w", "http", "127.0.0.1:1", http2=True)]),
+        ClientConfig(mappings=[m("w", "tcp", "127.0.0.1:1", username="u")]),
+        ClientConfig(mappings=[m("w", "proxy", username="u")]),
+        ClientConfig(mappings=[m("w", "http", "127.0.0.1:1", remote_port=2000)]),
+        ClientConfig(mappings=[m("w", "tcp", "127.0.0.1:1", remote_port=70000)]),
+        ClientConfig(mappings=[m("w", "tcp", "127.0.0.1:1", remote_port=2000),
+                               m("v", "tcp", "127.0.0.1:1", remote_port=2000)]),
+        ClientConfig(proxies=[ProxyListenerConfig("p", "127.0.0.1:1"), ProxyListenerConfig("p", "127.0.0.1:2")]),
+        ClientConfig(proxies=[ProxyListenerConfig(" ", "127.0.0.1:1")]),
+        ClientConfig(proxies=[ProxyListenerConfig("p", "127.0.0.1:1", protocols=())]),
+        ClientConfig(proxies=[ProxyListenerConfig("p", "127.0.0.1:1", protocols=("http", "http"))]),
+        ClientConfig(proxies=[ProxyListenerConfig("p", "127.0.0.1:1"), ProxyListenerConfig("q", "127.0.0.1:1")]),
+        ClientConfig(password="x"),
+        ClientConfig(username=""),
+        ClientConfig(tls=ClientTls(enabled=True, tofu=True, cert_file="c.pem")),
+        ClientConfig(tls=ClientTls(enabled=True, tofu=True, server_name="not a name")),
+        ClientConfig(reconnect_min=0),
+    ]
+    for c in clients:
+        grab(validate_config, Config(client=c))
+    return out
+
+
+def test_core_validation_messages_are_all_translated(zh, qapp):
+    from wmproxy_gui.pages.validation import known_problem, translate_problem
+
+    problems = core_problems()
+    assert len(set(problems)) >= 35
+    missing = [p for p in problems if not known_problem(p)]
+    assert not missing, "core messages the GUI does not word: " + "; ".join(missing)
+    english = {p: english_words(QUOTED.sub(" ", translate_problem(p))) for p in problems}
+    bad = {p: w for p, w in english.items() if w}
+    assert not bad, "\n".join(f"{p!r} -> {translate_problem(p)!r} {w}" for p, w in bad.items())
+    # the user's values come through unchanged
+    assert "'h:99999'" in translate_problem("'h:99999': port 99999 is out of range 1-65535")
+
+
+def test_the_untranslated_core_text_is_shown_when_unknown(qapp):
+    """Without a translator, or for a message it does not know, the core's English stays as it is."""
+    from wmproxy_gui.pages.validation import translate_problem
+
+    assert translate_problem("some new core message") == "some new core message"
+    assert "HOST:PORT" in translate_problem("'x' is not HOST:PORT")
+
+
+def test_dialogs_with_validation_errors_speak_chinese(zh, qapp, qtbot, profile_store):
+    from wmproxy_gui.pages.mappings_page import MappingDialog, ProxyDialog
+    from wmproxy_gui.pages.profiles_page import ProfileDialog
+
+    mapping = MappingDialog(None, [MappingConfig("web", "http", "127.0.0.1:8080")])
+    qtbot.addWidget(mapping)
+    mapping.name.setText("web")  # taken
+    mapping.local_addr.setText("127.0.0.1:99999")
+    mapping.headers.setPlainText("+ x-ok 1\n'unclosed")
+    proxy = ProxyDialog(None, [ProxyListenerConfig("mixed", bind="127.0.0.1:8090")])
+    qtbot.addWidget(proxy)
+    proxy.bind.setText("127.0.0.1:8090")  # the other listener's
+    for cb in proxy.protocols.values():
+        cb.setChecked(False)
+    proxy.username.setText("u")
+    profile = ProfileDialog(profile_store)
+    qtbot.addWidget(profile)
+    profile.server.setText("localhost")
+    profile.servers.add_server("LOCALHOST")
+    profile.servers.add_server("localhost:8091")
+    profile.servers.add_server("localhost:8091")
+    profile.tls.setCurrentIndex(profile.tls.findData("pin"))
+    profile.fingerprint.setText("12:34")
+    profile.username.setText("bob")
+    found: dict[str, list[str]] = {}
+    shown = 0
+    for dlg, keys in ((mapping, ("name", "local_addr", "headers")), (proxy, ("bind", "protocols", "password")),
+                      (profile, ("server", "fingerprint", "password"))):
+        dlg.validate()
+        for key in keys:
+            text = dlg.form.problem(key)
+            assert text, f"{type(dlg).__name__}: no problem shown for {key}"
+            shown += 1
+        for where, text in texts_of(dlg):
+            bad = english_words(QUOTED.sub(" ", text))
+            if bad:
+                found.setdefault(f"{type(dlg).__name__}: {where}", []).append(f"{text!r} -> {bad}")
+    assert shown == 9
+    assert "服务器 2" in profile.form.problem("server") and "服务器 4" in profile.form.problem("server")
+    assert not found, "English left in 简体中文 dialogs:\n" + "\n".join(f"{k}: {v}" for k, v in found.items())

@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPlainTextEdit,
                                QPushButton, QSpinBox, QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from core.config import (MAPPING_MODES, PROXY_PROTOCOLS, MappingConfig, ProxyListenerConfig,
@@ -21,8 +21,8 @@ from core.errors import ConfigError
 
 from ..models import MappingTableModel, ProxyTableModel, _ConfigListModel, copy_name
 from ..profiles import Profile
-from ..widgets.common import EmptyState, ValidatedForm, error_text, set_status, spawn, status_label
-from .validation import client_problem, mapping_problems, proxy_problems
+from ..widgets.common import EmptyState, ValidatedForm, error_text, schedule_grow, set_status, spawn, status_label
+from .validation import client_problem, header_problem, mapping_problems, proxy_problems, translate_problem
 
 MODE_HINTS = {  # marked for lupdate, translated where shown
     "http": QT_TRANSLATE_NOOP("MappingDialog", "Requests to the server's HTTP port whose Host matches the domain "
@@ -134,7 +134,7 @@ class MappingDialog(EntryDialog):
                 try:
                     parse_header_rule(line)
                 except ConfigError as e:
-                    out.setdefault("headers", f"line {n}: {e.problem}")
+                    out.setdefault("headers", header_problem(n, e.problem))
         return out
 
     def validate(self) -> bool:
@@ -146,6 +146,7 @@ class MappingDialog(EntryDialog):
         self.local_addr.setPlaceholderText("127.0.0.1:8080" if mode != "proxy" else self.tr("(not needed for proxy)"))
         ok = self.form.show_problems(self.problems())
         self.ok.setEnabled(ok)
+        schedule_grow(self)  # error lines come and go: never squeeze them
         return ok
 
     def _accept(self) -> None:
@@ -208,9 +209,10 @@ class ProxyDialog(EntryDialog):
         v = self.value()
         out = proxy_problems(v, self.others)
         if v.username and not v.password and not self.has_password:
-            out.setdefault("password", "enter a password for this username")
+            out.setdefault("password", self.tr("enter a password for this username"))
         ok = self.form.show_problems(out)
         self.ok.setEnabled(ok)
+        schedule_grow(self)  # error lines come and go: never squeeze them
         return ok
 
     def _accept(self) -> None:
@@ -265,8 +267,8 @@ class MappingsPage(QWidget):
         body = QWidget()
         bl = QVBoxLayout(body)
         bl.setContentsMargins(0, 0, 0, 0)
-        bl.addWidget(mapping_box, 3)
-        bl.addWidget(proxy_box, 2)
+        bl.addWidget(mapping_box, 2)  # mappings (several lines each with several servers) get the room
+        bl.addWidget(proxy_box, 1)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.no_profile)
         self.stack.addWidget(body)
@@ -395,39 +397,80 @@ class MappingsPage(QWidget):
             self.refresh_live()
 
     def refresh_live(self) -> None:
-        """Public addresses and the server's verdict per mapping, from the running tunnel."""
+        """Public addresses and each server's verdict per mapping, from the running tunnel: a mapping is
+        reachable at every server whose link is up and that opened it."""
         if self.profile is None:
             return
         pid = self.profile.id
-        connected = self.controller.state(pid) == "connected"
-        status = getattr(self.controller, "mapping_status", lambda _p: {})(pid)
-        try:
-            from core.config import parse_addr
+        from core.config import parse_addr
 
-            host = parse_addr(self.profile.client.server)[0]
-        except Exception:
-            host = ""
-        self.mappings.set_live(host, connected, status)
+        from ..models import ServerLive
+
+        def host_of(server: str) -> str:
+            try:
+                return parse_addr(server)[0]
+            except Exception:
+                return ""
+
+        per_server = getattr(self.controller, "server_mapping_status", None)
+        if per_server is not None:
+            rows = per_server(pid) or [(s, False, {}) for s in self.profile.client.servers]
+            live = [ServerLive(server, host_of(server), up, status) for server, up, status in rows]
+        else:  # a controller without per-server views: the one verdict it has
+            connected = self.controller.state(pid) == "connected"
+            status = getattr(self.controller, "mapping_status", lambda _p: {})(pid)
+            server = self.profile.client.servers[0]
+            live = [ServerLive(server, host_of(server), connected, status)]
+        before = self.mappings.live
+        self.mappings.set_servers(live)
+        if live != before:
+            self.mapping_view.resizeRowsToContents()  # several servers: one line each
         if self._check_ticks > 0:
             self._check_ticks -= 1
-            failed = [(m.name, self.mappings.failure(m)) for m in self.mappings.items() if m.enabled
-                      and self.mappings.failure(m)]
+            failed = [(m.name, server, why) for m in self.mappings.items() if m.enabled
+                      for server, why in self.mappings.failures(m)]
             if failed:
                 self._check_ticks = 0
-                set_status(self.status, self.tr("Saved, but the server could not open {name}: {reason}").format(
-                    name=failed[0][0], reason=failed[0][1]), "error")
+                name, server, why = failed[0]
+                if self.mappings.several:
+                    text = self.tr("Saved, but {server} could not open {name}: {reason}").format(
+                        server=server, name=name, reason=why)
+                else:
+                    text = self.tr("Saved, but the server could not open {name}: {reason}").format(
+                        name=name, reason=why)
+                set_status(self.status, text, "error")
 
-    def copy_address(self, row: int) -> str:
-        """Put the selected mapping's public address (URL or host:port) on the clipboard."""
+    def copy_address(self, row: int, index: int | None = None) -> str:
+        """Put the selected mapping's public address (URL or host:port) on the clipboard. Published by
+        several servers: ``index`` picks one; without it the button offers a menu of them (and the
+        first is returned without copying)."""
         if row < 0:
             return ""
-        addr = self.mappings.public_address(self.mappings.item(row))
+        found = self.mappings.public_addresses(self.mappings.item(row))
+        if len(found) > 1 and index is None:
+            menu = self.address_menu(row)
+            button = self.findChild(QPushButton, "mapping_copy")
+            if button is not None and button.isVisible():
+                menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+            return found[0][1]
+        addr = found[index or 0][1] if found and (index or 0) < len(found) else ""
         if addr:
             QGuiApplication.clipboard().setText(addr)
             set_status(self.status, self.tr("Copied {addr}.").format(addr=addr), "ok")
         else:
             set_status(self.status, self.tr("No public address yet: connect the profile first."), "warn")
         return addr
+
+    def address_menu(self, row: int) -> QMenu:
+        """One "Copy" entry per server that publishes the mapping of ``row``."""
+        menu = QMenu(self)
+        menu.setObjectName("addressMenu")
+        for i, (server, addr) in enumerate(self.mappings.public_addresses(self.mappings.item(row))):
+            act = menu.addAction(self.tr("Copy {addr} (via {server})").format(addr=addr, server=server))
+            act.setObjectName(f"copy:{i}")
+            act.triggered.connect(lambda _c=False, i=i: self.copy_address(row, i))
+        self.address_popup = menu  # tests find it here
+        return menu
 
     def _show_state(self) -> None:
         if not self.profile:
@@ -521,7 +564,7 @@ class MappingsPage(QWidget):
                                      proxies=self.proxies.items())
         err = client_problem(client)
         if err is not None:
-            set_status(self.status, self.tr("Not saved: {e}").format(e=err.problem), "error")
+            set_status(self.status, self.tr("Not saved: {e}").format(e=translate_problem(err.problem)), "error")
             self._profile_chosen()  # back to what is stored
             return
         try:

@@ -23,7 +23,7 @@ from core.errors import ConfigError
 
 from ..models import LinkTableModel, fmt_bytes
 from ..widgets.common import EmptyState, ValidatedForm, error_text, set_status, spawn, status_label
-from .validation import address_problem
+from .validation import address_problem, translate_problem
 
 SERVER_FILE = "server.toml"
 MAP_BINDS = (("map_http_bind", QT_TRANSLATE_NOOP("ServerPage", "HTTP mappings")),  # marked for lupdate
@@ -234,7 +234,7 @@ class ServerPage(QWidget):
                     problem = self.tr("anyone could connect and use this server: set a username and password, "
                                       "or tick \"Allow clients without login\"")
                 else:
-                    problem = e.problem.replace("or allow_anonymous = true", "or tick \"Allow clients without login\"")
+                    problem = translate_problem(e.problem)
                 out[field if field in self.form.errors else "bind"] = problem
         return out
 

@@ -69,6 +69,43 @@ def error_text(exc: BaseException) -> str:
     return worded(exc)
 
 
+def grow_to_fit(window: QWidget) -> None:
+    """Make a visible dialog tall enough for its content at its current width (never shrinks it).
+
+    Forms with wrapping hints lay out by height-for-width, and Qt sets no minimum height on such a
+    window: rows that appear (another TLS mode, an added server, an error line) would be squeezed on
+    top of each other instead of the window growing."""
+    lay = window.layout()
+    if lay is None or not window.isVisible():
+        return
+    lay.activate()
+    need = lay.totalHeightForWidth(window.width()) if lay.hasHeightForWidth() else lay.totalSizeHint().height()
+    if need > window.height():
+        window.resize(window.width(), need)
+
+
+def schedule_grow(widget: QWidget) -> None:
+    """``grow_to_fit`` of ``widget``'s window once the pending layout changes are in."""
+    from PySide6.QtCore import QTimer
+
+    window = widget.window()
+    if window.isVisible():
+        QTimer.singleShot(0, window, lambda: grow_to_fit(window))
+
+
+def mark_error(edit: QLineEdit, on: bool) -> None:
+    """A red frame around a line edit with a problem, at the edit's usual height (a style sheet border
+    alone replaces the native frame and the edit would shrink by a few pixels)."""
+    if on:
+        if edit.property("normal_height") is None:
+            edit.setProperty("normal_height", edit.sizeHint().height())
+        edit.setStyleSheet(f"border: 1px solid {ERROR_COLOR}; padding: 0 1px;")
+        edit.setMinimumHeight(int(edit.property("normal_height")))
+    elif edit.styleSheet():
+        edit.setStyleSheet("")
+        edit.setMinimumHeight(0)
+
+
 class ErrorLabel(QLabel):
     """The red one-liner under a form field; hidden while the field is fine."""
 
@@ -116,7 +153,8 @@ class ValidatedForm(QFormLayout):
         for key, label in self.errors.items():
             label.show_problem(problems.get(key))
             w = self.fields[key]
-            w.setStyleSheet(f"border: 1px solid {ERROR_COLOR};" if key in problems and isinstance(w, QLineEdit) else "")
+            if isinstance(w, QLineEdit):
+                mark_error(w, key in problems)
         return not problems
 
     def problem(self, key: str) -> str:
