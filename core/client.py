@@ -278,14 +278,17 @@ class CenterClient:
         ups = self.uplinks
         if any(u.state == CONNECTED for u in ups):
             self._set_state(CONNECTED)
-        else:
-            failed = [u for u in ups if u.state == ERROR or u.last_error]
-            if failed and all(u.state in (ERROR, CONNECTING) for u in ups):
-                u = failed[0]
-                self.last_exception = u.last_exception
-                self._set_state(ERROR if any(x.state == ERROR for x in ups) else CONNECTING, u.last_error)
-            elif any(u.state == CONNECTING for u in ups):
-                self._set_state(CONNECTING)
+            return
+        failed = [u for u in ups if u.last_error]
+        if failed:
+            self.last_exception = failed[0].last_exception
+        # an error only once no link is still on its first try: one server refusing while
+        # another is connecting is not (yet) a failure of the client as a whole
+        first_try = any(u.state == CONNECTING and not u.last_error for u in ups)
+        if failed and not first_try and any(u.state == ERROR for u in ups):
+            self._set_state(ERROR, failed[0].last_error)
+        elif any(u.state in (CONNECTING, ERROR) for u in ups):
+            self._set_state(CONNECTING, failed[0].last_error if failed else "")
 
     # ------------------------------------------------------------ lifecycle
     _stopping = False
