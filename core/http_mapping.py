@@ -82,7 +82,8 @@ class Upstream:
     has rules, and reports each completed exchange to its ``PublicHttp``.
     """
 
-    __slots__ = ("conn", "route", "channel", "rules", "pending", "rbuf", "state", "body", "started", "closed", "out")
+    __slots__ = ("conn", "route", "channel", "rules", "pending", "rbuf", "state", "body", "started", "closed", "out",
+                 "final")
 
     def __init__(self, conn: "PublicHttp", route: "Route") -> None:
         self.conn = conn
@@ -95,6 +96,7 @@ class Upstream:
         self.started = False  # bytes of the current answer reached the client
         self.closed = False
         self.out: list[bytes | memoryview] = []  # what one delivery forwards: written at once (one syscall)
+        self.final = False  # the current answer ends the public connection (Connection: close, or no length)
         self.channel = open_http_channel(route, conn.peer, conn.dest)
         self.channel.attach(self)
 
@@ -206,10 +208,9 @@ class Upstream:
                 conn.tunnel(self)
                 continue
             self.body = BodyReader(info.body, info.length)
-            if not info.keep_alive:
-                conn.closing_after_answer = True
-            if info.body == CLOSE:
-                conn.closing_after_answer = True
+            # the client was told (or will see) that this answer ends the connection: requests it
+            # pipelined after it get no answer here, it sends them again
+            self.final = not info.keep_alive or info.body == CLOSE
             if self.body.done:
                 self._answered()
             else:
@@ -251,7 +252,7 @@ class Upstream:
         if self.state == BODY and self.body is not None and self.body.kind == CLOSE and not reset:
             self.body.done = True
             self.pending.popleft()
-            conn.closing_after_answer = True
+            self.final = True
             conn.answered(self)
             return
         if not self.pending:
@@ -292,7 +293,7 @@ class PublicHttp(asyncio.Protocol):
         self.cur: Upstream | None = None  # the channel with answers outstanding (or last used)
         self.upstreams: dict[int, Upstream] = {}  # id(route) -> its channel on this connection
         self.outstanding = 0
-        self.closing_after_answer = False  # the client or the service said Connection: close
+        self.closing_after_answer = False  # the client said Connection: close: end after the last answer
         self.client_eof = False
         self._pauses: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -535,7 +536,7 @@ class PublicHttp(asyncio.Protocol):
 
     def answered(self, up: Upstream) -> None:
         self.outstanding -= 1
-        if self.closing_after_answer and not self.outstanding:
+        if up.final or (self.closing_after_answer and not self.outstanding):
             self.close()
             return
         if self.state == UPGRADE_WAIT and not up.pending:

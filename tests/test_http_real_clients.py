@@ -305,3 +305,25 @@ def test_grpc_call_through_an_http2_https_mapping(tmp_path) -> None:
         run(main(), 90)
     finally:
         server.stop(0)
+
+
+def test_an_answer_that_closes_ends_the_connection_without_inventing_answers(tmp_path) -> None:
+    async def main() -> None:
+        async def once(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await r.readuntil(b"\r\n\r\n")
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlast")
+            await w.drain()
+            w.close()
+
+        svc = await asyncio.start_server(once, "127.0.0.1", 0)
+        async with tunnel(tmp_path, MappingConfig("a", "http", server_addr(svc), domain="a.test")) as (srv, cli):
+            r, w = await asyncio.open_connection(*srv.addresses["http"])
+            w.write(b"GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            data = await asyncio.wait_for(r.read(), 10)
+            # the second request gets no answer from us (no 502 the client would take for its answer):
+            # the connection ends after the one that said close, and the client sends /2 again
+            assert data.count(b"HTTP/1.1 ") == 1 and data.endswith(b"last"), data
+            w.close()
+        svc.close()
+
+    run(main())
