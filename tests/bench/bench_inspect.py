@@ -76,7 +76,7 @@ def one_round(tmp: Path, inspect: bool | float, seconds: float, mib: int, http_s
     try:
         time.sleep(0.5)  # mappings routed
         cpu0 = tree_cpu_seconds([srv.pid, cli.pid])
-        rps, problems = wrk(public, seconds, host="small.test", tmp=tmp)
+        rps, problems, _total = wrk(public, seconds, host="small.test", tmp=tmp)
         cpu = tree_cpu_seconds([srv.pid, cli.pid]) - cpu0
         r = subprocess.run(["curl", "-sS", "-H", "Host: big.test", "-o", "/dev/null", "-w", "%{speed_download}",
                             f"http://127.0.0.1:{public}/{mib << 20}"], capture_output=True, text=True, timeout=300)
