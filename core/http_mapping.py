@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from . import http1
 from .channel import Channel
-from .http1 import CLOSE, NONE, BodyReader, HttpError
+from .http1 import CLOSE, LENGTH, NONE, BodyReader, HttpError
 from .http_scan import RequestInfo, scan_request, scan_response
 from .streams import format_addr, reset_transport
 
@@ -105,6 +105,22 @@ class Upstream:
         if self.closed:
             return
         n = len(data)
+        if self.state == HEAD and not self.rbuf and self.pending and not self.rules and type(data) is bytes:
+            # the usual delivery: exactly one whole answer, forwarded as it came, in one write
+            method = self.pending[0][0]
+            try:
+                info = scan_response(data, method, self.conn.limits.max_head, self.conn.limits.max_headers)
+            except HttpError:
+                info = None  # the general path below says why
+            if info is not None and 200 <= info.status and info.status != 101 and method != "CONNECT":
+                tail = n - info.head_len
+                if (info.body == LENGTH and info.length == tail) or (info.body == NONE and tail == 0):
+                    self.final = not info.keep_alive
+                    self.pending.popleft()
+                    self.conn.write(data)
+                    self.channel.consumed(n)
+                    self.conn.answered(self)
+                    return
         if self.state == TUNNEL:
             self.conn.write(data)
         elif self.state == BODY and not self.rbuf:
@@ -303,7 +319,8 @@ class PublicHttp(asyncio.Protocol):
         self._closed = False
         self._pend: list[bytes | memoryview] = []  # request bytes of one read for ...
         self._pend_up: Upstream | None = None  # ... this channel: sent as one frame
-        self._route_cache: tuple[str, int, "Route"] | None = None  # (host, router version, its route)
+        # (Host as sent, router version, host name, its route): a keep-alive connection's usual lookup
+        self._route_cache: tuple[str, int, str, "Route"] | None = None
 
     # ------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -430,14 +447,14 @@ class PublicHttp(asyncio.Protocol):
             if self.outstanding >= MAX_PIPELINED:
                 self.pause("pipeline")
                 return
-            if self._timer is None or self._deadline_kind != "head":
-                self._arm(self.limits.head_timeout, "head")
             try:
                 info = scan_request(self.buf, self.limits.max_head, self.limits.max_headers, self._scanned)
             except HttpError as e:
                 self.fail(e.status, e.message)
                 return
-            if info is None:
+            if info is None:  # a head in pieces: from its first byte on it has head_timeout to finish
+                if self._deadline_kind != "head":
+                    self._arm(self.limits.head_timeout, "head")
                 self._scanned = len(self.buf)
                 return
             self._scanned = 0
@@ -446,20 +463,20 @@ class PublicHttp(asyncio.Protocol):
 
     def _route(self, info: RequestInfo) -> bool:
         """Forward one request head (True), or hold it / answer it here (False)."""
-        host = host_of(info.host)
         if info.method == "CONNECT":
             return self._local(405, "CONNECT is not served on a mapping port")
-        if self.sni and host != self.sni:
-            return self._local(421, f"this connection is for {self.sni}, not for {host or '(no host)'}")
         router = self.listeners.server.router
         cached = self._route_cache
-        if cached is not None and cached[0] == host and cached[1] == router.version and cached[2].link.alive:
-            route = cached[2]  # the usual keep-alive connection: the same Host, request after request
+        if cached is not None and cached[0] == info.host and cached[1] == router.version and cached[3].link.alive:
+            host, route = cached[2], cached[3]  # the usual keep-alive connection: the same Host again
         else:
+            host = host_of(info.host)
+            if self.sni and host != self.sni:
+                return self._local(421, f"this connection is for {self.sni}, not for {host or '(no host)'}")
             route = router.for_host(self.scheme, host)
             if route is None:
                 return self._local(404, f"no mapping serves host {host or '(none)'}")
-            self._route_cache = (host, router.version, route)
+            self._route_cache = (info.host, router.version, host, route)
         up = self.upstreams.get(id(route))
         if up is not None and up.route is not route:
             up = None
@@ -587,25 +604,35 @@ class PublicHttp(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def _arm(self, seconds: float, kind: str = "head") -> None:
+        """Set the connection's one deadline. Its timer is kept across requests: only a deadline
+        earlier than the timer's moment makes a new one (no timer object per request)."""
+        now = time.monotonic()
         self._deadline_kind = kind
-        self._deadline = time.monotonic() + seconds
-        self._last_rx = time.monotonic()
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+        self._deadline = now + seconds
+        self._last_rx = now
+        t = self._timer
+        loop = asyncio.get_running_loop()
+        if t is None or t.when() > loop.time() + seconds + 0.5:
+            if t is not None:
+                t.cancel()
+            self._timer = loop.call_later(seconds, self._expired)
 
     def _disarm(self) -> None:
+        self._deadline_kind = ""  # a pending timer finds nothing to do
+
+    _deadline_kind = ""
+
+    def _stop_timer(self) -> None:
         self._deadline_kind = ""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    _deadline_kind = ""
-
     def _expired(self) -> None:
         self._timer = None
         kind = self._deadline_kind
         if not kind or self._closed:
-            return
+            return  # disarmed: the next _arm makes a timer again
         now = time.monotonic()
         deadline = self._last_rx + self.limits.body_timeout if kind == "body" else self._deadline
         if now < deadline:  # moved on since (a body read, a new deadline): wait for the rest
@@ -646,7 +673,7 @@ class PublicHttp(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        self._disarm()
+        self._stop_timer()
         for up in list(self.upstreams.values()):
             up.close()
         if self.transport is not None:
@@ -657,7 +684,7 @@ class PublicHttp(asyncio.Protocol):
         if self._closed and self.transport is None:
             return
         self._closed = True
-        self._disarm()
+        self._stop_timer()
         for up in list(self.upstreams.values()):
             up.close(reset=True)
         if self.transport is not None:

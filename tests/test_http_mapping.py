@@ -1,6 +1,8 @@
 """HTTP mappings: curl -> server's public http port -> tunnel -> client's local HTTP service."""
 from __future__ import annotations
 
+import asyncio
+
 
 import pytest
 
@@ -105,6 +107,36 @@ def test_mapping_without_domain_takes_any_host() -> None:
                 host, port = srv.addresses["http"]
                 code, out, err = await curl("-H", "Host: whatever.example", f"http://{host}:{port}/catch-all")
                 assert code == 0 and "hello /catch-all" in out, err
+            finally:
+                await cli.stop()
+                await srv.stop()
+
+    run(main(), 60)
+
+
+def test_deadlines_of_a_keep_alive_connection() -> None:
+    """A head begun after an answer has head_timeout, not the idle keep-alive time, to finish;
+    an idle connection goes after http_keepalive_timeout."""
+    async def main() -> None:
+        with HttpTarget() as target:
+            srv, cli = await start(target, [], http_head_timeout=1.0, http_keepalive_timeout=3.0)
+            try:
+                r, w = await asyncio.open_connection(*srv.addresses["http"])
+                w.write(b"GET /one HTTP/1.1\r\nHost: app.test\r\n\r\n")
+                await asyncio.wait_for(r.readuntil(b"hello /one\n"), 10)
+                w.write(b"GE")  # the next head, begun and never finished
+                loop = asyncio.get_running_loop()
+                t0 = loop.time()
+                rest = await asyncio.wait_for(r.read(), 10)
+                assert b"408" in rest and loop.time() - t0 < 2.5, (rest, loop.time() - t0)
+                w.close()
+                r, w = await asyncio.open_connection(*srv.addresses["http"])
+                w.write(b"GET /two HTTP/1.1\r\nHost: app.test\r\n\r\n")
+                await asyncio.wait_for(r.readuntil(b"hello /two\n"), 10)
+                t0 = loop.time()
+                assert await asyncio.wait_for(r.read(), 10) == b""  # idle: closed quietly
+                assert 2.5 < loop.time() - t0 < 5, loop.time() - t0
+                w.close()
             finally:
                 await cli.stop()
                 await srv.stop()

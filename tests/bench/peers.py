@@ -312,11 +312,31 @@ def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None,
         raise
 
 
+def _cleaned_up_on_failure(make):  # type: ignore[no-untyped-def]
+    """A path's setup that stops whatever it started when it fails half way (no stray processes)."""
+    import functools
+
+    @functools.wraps(make)
+    def wrapper(*args, **kw):  # type: ignore[no-untyped-def]
+        started: list[Path_] = []
+        kw["_started"] = started
+        try:
+            return make(*args, **kw)
+        except BaseException:
+            for path in started:
+                path.stop()
+            raise
+    return wrapper
+
+
+@_cleaned_up_on_failure
 def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str, server_loop: str = "uvloop",
-         engine: Path | None = None, tag: str | None = None) -> Path_:
+         engine: Path | None = None, tag: str | None = None, _started: list | None = None) -> Path_:
     name = tag or f"ours-{'tls' if tls else 'tcp'}{'-qasync' if loop == 'qasync' else ''}"
     label = f"{'old' if engine else 'ours'} {'TLS' if tls else 'TCP'} {'qasync' if loop == 'qasync' else 'headless'}"
     path = Path_(name, label)
+    if _started is not None:
+        _started.append(path)
     scfg: dict = {"bind": "127.0.0.1:0", "username": "bench", "password": "bench-pw",
                   "map_http_bind": "127.0.0.1:0", "map_tcp_bind": "127.0.0.1:0", "allow_targets": ["127.0.0.1"],
                   "map_https_bind": "127.0.0.1:0", "map_cert": str(certs.rsa_cert), "map_key": str(certs.rsa_key)}
@@ -362,11 +382,14 @@ def ours(svc: Services, tmp: Path, certs: Certs, *, tls: bool, loop: str, server
     return path
 
 
-def behind_haproxy(svc: Services, tmp: Path, certs: Certs, servers: int) -> Path_:
+@_cleaned_up_on_failure
+def behind_haproxy(svc: Services, tmp: Path, certs: Certs, servers: int, _started: list | None = None) -> Path_:
     """``servers`` headless servers (TLS links) behind HAProxy (TCP mode, send-proxy-v2, round robin),
     one client linked to all of them, the HTTP service behind an http mapping."""
     name = f"lb-{servers}"
     path = Path_(name, f"HAProxy + {servers} server(s)")
+    if _started is not None:
+        _started.append(path)
     backends = []
     centers = []
     for i in range(servers):
