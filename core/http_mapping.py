@@ -611,16 +611,18 @@ class PublicHttp(asyncio.Protocol):
         self._deadline = now + seconds
         self._last_rx = now
         t = self._timer
-        loop = asyncio.get_running_loop()
-        if t is None or t.when() > loop.time() + seconds + 0.5:
+        if t is None or self._timer_due > now + seconds + 0.5:
             if t is not None:
                 t.cancel()
-            self._timer = loop.call_later(seconds, self._expired)
+            # (the due time is kept here: qasync's call_later handles have no when())
+            self._timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+            self._timer_due = now + seconds
 
     def _disarm(self) -> None:
         self._deadline_kind = ""  # a pending timer finds nothing to do
 
     _deadline_kind = ""
+    _timer_due = 0.0
 
     def _stop_timer(self) -> None:
         self._deadline_kind = ""
@@ -637,6 +639,7 @@ class PublicHttp(asyncio.Protocol):
         deadline = self._last_rx + self.limits.body_timeout if kind == "body" else self._deadline
         if now < deadline:  # moved on since (a body read, a new deadline): wait for the rest
             self._timer = asyncio.get_running_loop().call_later(deadline - now, self._expired)
+            self._timer_due = deadline
             return
         if kind == "idle":
             self.close()
