@@ -428,7 +428,9 @@ class CenterClient:
         except (OSError, asyncio.TimeoutError, WmproxyError) as e:
             reason = f"cannot connect to {local_addr}: {getattr(e, 'strerror', None) or e or 'timed out'}"
             log.info("channel %s: %s", ch.id, reason)
-            ch.close(reason)
+            # a reset, not a clean end: the public client of a tcp mapping must see a failure
+            # (a local service that accepts and resets at once fails the connect itself, too)
+            ch.close(reason, reset=True)
 
     async def serve_proxy_mapping(self, stream: ChannelStream, ch, m: MappingConfig) -> None:
         """A public connection to a proxy mapping: anyone who reaches the server's proxy port.

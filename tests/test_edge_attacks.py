@@ -428,7 +428,11 @@ def test_a_reset_by_the_local_service_reaches_the_public_client_as_a_reset(tmp_p
 
                 def download() -> tuple[int, str]:
                     got = 0
-                    with socket.create_connection(srv.addr(mode), 5) as c:
+                    try:  # under load the whole transfer and its reset can beat connect()'s return
+                        c = socket.create_connection(srv.addr(mode), 5)
+                    except ConnectionResetError:
+                        return got, "reset"
+                    with c:
                         c.settimeout(20)
                         if mode == "http":
                             c.sendall(b"GET /big HTTP/1.1\r\nHost: dl.test\r\n\r\n")
@@ -442,6 +446,48 @@ def test_a_reset_by_the_local_service_reaches_the_public_client_as_a_reset(tmp_p
                 got, how = await asyncio.get_running_loop().run_in_executor(None, download)
                 assert how == "reset", f"{got} bytes, then a {how}: a truncated transfer must not look complete"
                 assert got < 64 << 20
+            finally:
+                await cli.stop()
+
+        run(main(), 90)
+
+
+class ResetAtOnce(ThreadedService):
+    """Accepts and resets at once: under load the client's connect() itself reports the reset."""
+
+    def serve(self, c: socket.socket) -> None:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+@pytest.mark.parametrize("service", ["refused", "reset at once"])
+def test_an_unreachable_local_service_reaches_a_tcp_public_client_as_a_reset(tmp_path, service) -> None:
+    """A tcp mapping whose local service cannot be reached: its public clients see a reset (as
+    they would connecting to the service directly), never an empty stream that ends cleanly."""
+    if service == "refused":
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        target = "127.0.0.1:%d" % probe.getsockname()[1]  # bound, never listening: refused
+    else:
+        target = "127.0.0.1:%d" % ResetAtOnce().port
+    with ServerProcess(tmp_path, {"map_tcp_bind": "127.0.0.1:0"}) as srv:
+        async def main() -> None:
+            cli = _client(srv, [MappingConfig("svc", "tcp", target)])
+            await cli.start()
+            try:
+                await cli.wait_connected(10)
+                await until(lambda: cli.mapping_status.get("svc"), "status")
+
+                def attempt() -> str:
+                    try:
+                        with socket.create_connection(srv.addr("tcp"), 5) as c:
+                            c.settimeout(10)
+                            return "clean end" if c.recv(1) == b"" else "data"
+                    except ConnectionResetError:
+                        return "reset"
+
+                loop = asyncio.get_running_loop()
+                seen = [await loop.run_in_executor(None, attempt) for _ in range(20)]
+                assert seen == ["reset"] * 20, seen
             finally:
                 await cli.stop()
 
