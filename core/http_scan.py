@@ -36,6 +36,11 @@ _FAST_REQUEST = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/1\.([0
 _FAST_STATUS = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
 
 
+def _authority_host(rest: bytes) -> str:
+    """``user@host:port`` of an absolute-form target (what follows ``scheme://``) -> ``host:port``."""
+    return rest.split(b"/", 1)[0].split(b"?", 1)[0].rpartition(b"@")[2].decode("latin-1")
+
+
 def _value(low: bytes, head: bytes, key: bytes) -> bytes | None:
     """The value of the one header ``key`` (``b"\\nname:"``) in a validated head; None if absent."""
     i = low.find(key)
@@ -158,16 +163,23 @@ def scan_request(buf: bytes | bytearray, max_head: int = MAX_HEAD, max_headers: 
             if m is not None and _FIELDS.fullmatch(head, m.end()) is not None \
                     and head.count(b"\n") - 2 <= max_headers:
                 low = head.lower()
-                if (low.count(b"\nhost:") == 1 and b"\ntransfer-encoding:" not in low
+                target = m.group(2)
+                # origin-form with one Host; or absolute-form http:// (a forward proxy's request:
+                # the target names the host, a Host header is optional)
+                origin = target[:1] == b"/"
+                hosts = low.count(b"\nhost:")
+                if ((hosts == 1 if origin else (hosts <= 1 and target[:7] == b"http://"))
+                        and b"\ntransfer-encoding:" not in low
                         and low.count(b"\ncontent-length:") <= 1 and b"\nupgrade:" not in low
-                        and low.count(b"\nconnection:") <= 1 and m.group(2)[:1] == b"/"):
+                        and low.count(b"\nconnection:") <= 1):
                     cl = _value(low, head, b"\ncontent-length:")
                     if cl is None or (cl.isdigit() and len(cl) <= 18):
                         n = int(cl) if cl else 0
                         minor = m.group(3)[0] - 48
                         method = m.group(1).decode("ascii")
-                        return RequestInfo(method, m.group(2).decode("latin-1"), (1, minor),
-                                           _value(low, head, b"\nhost:").decode("latin-1"),  # type: ignore[union-attr]
+                        host = (_value(low, head, b"\nhost:").decode("latin-1")  # type: ignore[union-attr]
+                                if origin else _authority_host(target[7:]))
+                        return RequestInfo(method, target.decode("latin-1"), (1, minor), host,
                                            LENGTH if n else NONE, n,
                                            _fast_keep_alive(minor, _value(low, head, b"\nconnection:")),
                                            method == "CONNECT", end, 0)
@@ -193,7 +205,7 @@ def scan_request(buf: bytes | bytearray, max_head: int = MAX_HEAD, max_headers: 
     target = m.group(2).decode("latin-1")
     host = hosts[0].decode("latin-1") if hosts else ""
     if target[:7].lower() == "http://" or target[:8].lower() == "https://":
-        host = target.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+        host = _authority_host(target.split("://", 1)[1].encode("latin-1"))
     elif not hosts and version >= (1, 1):
         raise HttpError(400, "no Host header")
     method = m.group(1).decode("ascii")

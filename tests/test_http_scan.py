@@ -112,10 +112,12 @@ _values = st.sampled_from([b"1", b"0", b"chunked", b"close", b"keep-alive", b"a.
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(_names, _values), max_size=6), st.sampled_from([b"GET", b"POST"]),
-       st.sampled_from([b"1.0", b"1.1"]))
-def test_the_fast_path_agrees_with_the_general_one(fields, method, version) -> None:
+       st.sampled_from([b"1.0", b"1.1"]),
+       st.sampled_from([b"/p", b"http://b.test/p", b"http://u:pw@b.test:81/p?q", b"http://b.test?x=/y",
+                        b"HTTP://B.test/", b"https://b.test/", b"http://", b"http://[::1]:8/", b"*"]))
+def test_the_fast_path_agrees_with_the_general_one(fields, method, version, target) -> None:
     """A leading CRLF sends a head down the general path: both must say the same, or both refuse."""
-    head = method + b" /p HTTP/" + version + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in fields) + b"\r\n"
+    head = method + b" " + target + b" HTTP/" + version + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in fields) + b"\r\n"
 
     def outcome(buf: bytes):
         try:
