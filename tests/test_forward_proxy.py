@@ -88,6 +88,46 @@ def test_pipelined_requests_and_a_chunked_body() -> None:
     run(main())
 
 
+def test_repeated_heads_split_heads_and_a_host_change_between_them() -> None:
+    """A head equal to the previous one reuses what was found for it: the hop-by-hop headers stay
+    dropped, a head that arrives in pieces or goes to another host is read afresh, and the answers
+    keep their order."""
+    async def main() -> None:
+        with HttpTarget() as a, HttpTarget() as b:
+            async with tunnel() as (srv, cli, proxy):
+                host, port = proxy[7:].split(":")
+                r, w = await asyncio.open_connection(host, int(port))
+
+                def head(t: HttpTarget, path: str) -> bytes:
+                    return (f"GET {t.url(path)} HTTP/1.1\r\nHost: x\r\nProxy-Connection: keep-alive\r\n"
+                            "Proxy-Authorization: Basic c2VjcmV0\r\nX-N: 1\r\n\r\n").encode()
+
+                async def answers(n: int) -> list[bytes]:
+                    out = []
+                    for _ in range(n):
+                        await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+                        out.append(await asyncio.wait_for(r.readline(), 10))
+                    return out
+
+                w.write(head(a, "/same") * 3 + head(b, "/same") * 2 + head(a, "/same"))
+                first = head(a, "/same")
+                w.write(first[:-2])  # the same head again, in two pieces, then a short one
+                await w.drain()
+                await asyncio.sleep(0.2)
+                w.write(first[-2:] + f"GET {a.url('/other')} HTTP/1.1\r\n\r\n".encode())
+                got = await answers(8)
+                w.close()
+                assert [g.strip() for g in got] == [b"hello /same"] * 7 + [b"hello /other"]
+                assert [q.path for q in a.requests] == ["/same"] * 3 + ["/same"] * 2 + ["/other"]
+                assert [q.path for q in b.requests] == ["/same"] * 2
+                for q in a.requests + b.requests:
+                    assert q.header("proxy-connection") is None and q.header("proxy-authorization") is None
+                    assert q.header("x-n") == ("1" if q is not a.requests[-1] else None)
+                assert [q.header("host") for q in b.requests] == [b.authority] * 2
+
+    run(main())
+
+
 def test_dial_failures_become_answers_with_their_kind() -> None:
     async def main() -> None:
         closed = socket.socket()
