@@ -59,20 +59,27 @@ _TOTAL = re.compile(r"(\d+) requests in")
 
 def wrk(port: int, seconds: float, *, close: bool = False, host: str | None = None,
         proxy_target: int | None = None, tmp: Path | None = None, conns: int = 32,
-        scheme: str = "http") -> tuple[float, str, int]:
+        scheme: str = "http", vary: bool = False) -> tuple[float, str, int]:
     """(requests/s, problems, requests done) of wrk with ``conns`` connections; ``close`` = a new
     connection per request (over https: a new TLS handshake per request).
 
     ``proxy_target``: send absolute-form requests for that local port (``port`` is an HTTP proxy).
+    ``vary``: every request has another URL (``/?n=1``, ``/?n=2``...; wrk repeats one otherwise).
     """
     argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "5s"]  # whole seconds only
     if close:
         argv += ["-H", "Connection: close"]
-    if proxy_target is not None:
+    if proxy_target is not None or vary:
         assert tmp is not None
-        script = tmp / f"proxy-{proxy_target}.lua"
-        script.write_text(f'wrk.path = "http://127.0.0.1:{proxy_target}/"\n'
-                          f'wrk.headers["Host"] = "127.0.0.1:{proxy_target}"\n')
+        base = f"http://127.0.0.1:{proxy_target}/" if proxy_target is not None else "/"
+        script = tmp / f"wrk-{proxy_target}-{int(vary)}.lua"
+        lua = f'wrk.path = "{base}"\n'
+        if proxy_target is not None:
+            lua += f'wrk.headers["Host"] = "127.0.0.1:{proxy_target}"\n'
+        if vary:
+            lua += ('n = 0\nrequest = function()\n  n = n + 1\n'
+                    f'  return wrk.format(nil, "{base}?n=" .. n)\nend\n')
+        script.write_text(lua)
         argv += ["-s", str(script)]
     elif host:
         argv += ["-H", f"Host: {host}"]

@@ -50,7 +50,7 @@ def summarize(raw: Path, top: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--path", default="ours-tls")
-    ap.add_argument("--load", default="thr1", choices=("thr1", "thr8", "http_ka", "http_nc", "proxy_ka", "proxy_nc",
+    ap.add_argument("--load", default="thr1", choices=("thr1", "thr8", "http_ka", "http_nc", "proxy_ka", "proxy_vary", "proxy_nc",
                                                        "https_ka", "https_nc", "redis1", "redis50"))
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--top", type=int, default=25)
@@ -88,7 +88,7 @@ def main() -> None:
                 result.append(loads.redis_benchmark(path.ports["redis"], clients, 20000 * (5 if clients > 1 else 1)))
             else:
                 result.append(loads.wrk(path.proxy_port, d, close=a.load == "proxy_nc",
-                                        proxy_target=svc.ports["nginx"], tmp=tmp))
+                                        proxy_target=svc.ports["nginx"], tmp=tmp, vary=a.load == "proxy_vary"))
 
         th = threading.Thread(target=load)
         th.start()

@@ -56,6 +56,7 @@ FIGURES: dict[str, Figure] = {
     "https_nc": Figure("HTTPS, new TLS connection per request", "conn/s", True, "1k conn"),
     "https_ka": Figure("HTTPS keep-alive (wrk -c16)", "req/s", True, "1k req"),
     "proxy_ka": Figure("HTTP proxy keep-alive (wrk -c32, nginx)", "req/s", True, "1k req"),
+    "proxy_vary": Figure("HTTP proxy keep-alive, every request another URL", "req/s", True, "1k req"),
     "proxy_nc": Figure("HTTP proxy new connections", "conn/s", True, "1k conn"),
     "lb_ka": Figure("HTTP through HAProxy (wrk -c32)", "req/s", True, "1k req"),
     "idle": Figure("memory / idle channel", "KiB", False),
@@ -72,6 +73,7 @@ FIGURE_PATHS: dict[str, list[str]] = {
     "redis50": ["direct", "ssh", "ssh-gcm", "ours-tcp", "ours-tls"],
     "https_nc": ["nginx-tls", "ours-tls"], "https_ka": ["nginx-tls", "ours-tls"],
     "proxy_ka": ["direct", "pproxy", "ssh-D", "ours-tcp", "ours-tls"],
+    "proxy_vary": ["direct", "pproxy", "ssh-D", "ours-tcp", "ours-tls"],
     "proxy_nc": ["direct", "pproxy", "ssh-D", "ours-tcp", "ours-tls"],
     "lb_ka": ["ours-tls", "lb-1", "lb-2"],
     "idle": ["socat", "ssh", "pproxy", "ours-tcp", "ours-tls"],
@@ -79,7 +81,7 @@ FIGURE_PATHS: dict[str, list[str]] = {
     "startup": ["ours-tcp", "ssh", "pproxy"],
 }
 OLD_FIGURES = ("thr1", "thr8", "http_ka", "http_nc", "redis1", "redis50", "https_nc", "https_ka", "proxy_ka",
-               "proxy_nc")
+               "proxy_vary", "proxy_nc")
 
 
 class Bench:
@@ -204,7 +206,8 @@ class Bench:
                     continue
                 print(f"== {fig}: {FIGURES[fig].label}", file=sys.stderr, flush=True)
                 getattr(self, "fig_" + {"thr8": "thr1", "http_nc": "http_ka", "redis50": "redis1",
-                                        "https_ka": "https_nc", "proxy_nc": "proxy_ka"}.get(fig, fig))(fig)
+                                        "https_ka": "https_nc", "proxy_nc": "proxy_ka",
+                                        "proxy_vary": "proxy_ka"}.get(fig, fig))(fig)
         finally:
             for p in self.paths.values():
                 p.stop()
@@ -292,7 +295,8 @@ class Bench:
 
             def load() -> tuple[float, float]:
                 rps, problems, total = loads.wrk(port, self.a.duration, close=close,
-                                                 proxy_target=target if absolute else None, tmp=self.tmp)
+                                                 proxy_target=target if absolute else None, tmp=self.tmp,
+                                                 vary=fig == "proxy_vary")
                 if problems:
                     self.note(f"{n}: {fig}: {problems}")
                 return rps, total / 1000
@@ -440,6 +444,8 @@ class Bench:
     def targets(self) -> list[str]:
         t = [
             self.ratio_line("HTTP proxy keep-alive, TLS link vs pproxy chain", "proxy_ka", "ours-tls", "pproxy", ">=", 1.5),
+            self.ratio_line("HTTP proxy keep-alive, another URL each request, vs pproxy", "proxy_vary", "ours-tls",
+                            "pproxy", ">=", 1.5),
             self.ratio_line("TLS TCP mapping 1 stream vs ssh -R", "thr1", "ours-tls", "ssh", ">=", 1.3, every_run=True),
             self.cpu_ratio_line("CPU per GB, 1 stream, vs ssh -R", "thr1", "ours-tls", "ssh", 0.6),
             self.cpu_ratio_line("CPU per GB, 1 stream, vs ssh -R aes-gcm", "thr1", "ours-tls", "ssh-gcm", 1.0),
