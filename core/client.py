@@ -98,12 +98,15 @@ class ClientLink(Link):
                     self.send(ext_token((f"id={self.client.client_id}",)))
                 self.start_heartbeat()
                 self.set_connected(extensions=tuple(sorted(self.features)))
+                self.client.ext_servers.add(self.uplink.server)
                 self.accepted.set()
             return  # anything else: ignore (a legacy client would have panicked)
         if isinstance(fr, F.Status):
             self.uplink.on_mapping_status(fr.mappings)
             return
         if isinstance(fr, F.Close):  # channel 0: the server refuses or closes us
+            if fr.flag & F.Flag.EXT:  # an extension server's refusal
+                self.client.ext_servers.add(self.uplink.server)
             reason = fr.reason or "closed by server"
             if self.sent_token and not self.accepted.is_set() and "authentication" not in reason:
                 # upstream refuses a bad Token with "not verify so close"
@@ -224,6 +227,10 @@ class CenterClient:
         self.uplinks: list[Uplink] = []
         self.addresses: dict[str, tuple[str, int]] = {}
         self.client_id = secrets.token_hex(8)  # one per client, sent to version-2 servers (domain ownership)
+        # servers (as configured) that have shown they speak the extensions: an acknowledgement or a
+        # refusal flagged EXT. They always answer a login, if only late (a throttled wrong password),
+        # so their silence is not taken for a legacy server's after one second.
+        self.ext_servers: set[str] = set()
         self._listeners: dict[str, object] = {}
         self._tasks: set[asyncio.Task] = set()
         self._state_changed = asyncio.Event()

@@ -213,7 +213,9 @@ class ServerLink(Link):
             self.server.throttled_log.warning(
                 "auth:" + self.source, "wrong username or password from %s (%d in a row from this address)",
                 self.peer, n)
-            self.send(F.Close(0, REASON_AUTH_FAILED))
+            # flagged EXT for a client that said hello: it learns that this server always answers
+            # (its next login may be held back by the throttle; it must not mistake us for legacy)
+            self.send(F.Close(0, REASON_AUTH_FAILED, F.Flag.EXT if tok.flag & F.Flag.EXT else 0))
             if self.record is not None:
                 self.record.error = REASON_AUTH_FAILED
             self.close(REASON_AUTH_FAILED)

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("wmproxy.client")
 
 LEGACY_GRACE = 1.0  # a legacy server never acknowledges: assume success after this long
+# a server known to speak the extensions always answers, but may hold a login back: after wrong
+# passwords from this address for up to core.throttle.MAX_DELAY (16 s)
+EXT_GRACE = 20.0
 STABLE_AFTER = 10.0  # a link that lived this long resets the reconnect backoff
 CONNECT_TIMEOUT = 20.0
 HANDSHAKE_TIMEOUT = 15.0
@@ -158,7 +161,8 @@ class Uplink:
                     link.abort("server certificate refused")
                     raise
             try:
-                await asyncio.wait_for(link.accepted.wait(), LEGACY_GRACE)
+                grace = EXT_GRACE if self.server in self.client.ext_servers else LEGACY_GRACE
+                await asyncio.wait_for(link.accepted.wait(), grace)
             except asyncio.TimeoutError:
                 link.accepted.set()  # legacy server: no acknowledgement is coming, and no refusal came
             if link.refused:

@@ -249,3 +249,38 @@ def test_reconnect_countdown_and_reconnect_now() -> None:
         finally:
             await cli.stop()
     run(main())
+
+
+def test_a_login_held_back_by_the_throttle_is_not_taken_for_a_legacy_server() -> None:
+    """After wrong passwords the server holds this address's next login back for longer than the
+    legacy one-second grace. The client learned from the refusal (flagged EXT) that this server
+    always answers: it never reports "connected" on a wrong password, and after the password is
+    fixed it connects with the extensions, not as to a legacy server."""
+    from dataclasses import replace
+
+    from core.throttle import AuthThrottle
+
+    async def main() -> None:
+        srv = server()
+        cli = CenterClient(ClientConfig(server="127.0.0.1:1", username="u", password="wrong",
+                                        reconnect_min=0.2, reconnect_max=0.3))
+        seen: list[tuple[str, bool]] = []
+
+        def on_state(state: str, _error: str) -> None:
+            link = cli.uplinks[0].link if cli.uplinks else None
+            seen.append((state, bool(link is not None and link.peer_ext)))
+
+        cli.on_state.append(on_state)
+        async with running(srv):
+            srv.auth_throttle = AuthThrottle(base=1.5)  # the 2nd login waits 1.5 s, the 3rd 3 s
+            cli.cfg = replace(cli.cfg, server="%s:%d" % srv.addresses["center"])
+            async with running(cli):
+                await until(lambda: srv.auth_throttle._failures and
+                            next(iter(srv.auth_throttle._failures.values()))[0] >= 2, "two refused logins",
+                            timeout=15)
+                assert all(state != "connected" for state, _ in seen), seen
+                await cli.update(replace(cli.cfg, password="p"))
+                await cli.wait_connected(15)
+                assert ("connected", True) in seen and ("connected", False) not in seen, seen
+
+    run(main(), 40)
