@@ -21,6 +21,7 @@ from typing import Protocol
 from . import frames as F
 
 HTTP_MODES = ("http", "https")
+SHARED_MODES = ("tcp", "proxy")  # modes with one shared public port (besides per-mapping remote ports)
 
 
 class RoutedLink(Protocol):
@@ -64,6 +65,7 @@ class Router:
         self.version += 1
         ports = ports or {}
         options = options or {}
+        shared_before = self._shared()
         old = {self._ident(r): r for r in self._by_link.get(link, ())}
         routes: list[Route] = []
         changed: set[RoutedLink] = {link}
@@ -84,16 +86,37 @@ class Router:
         for r in old.values():
             changed |= self._drop(r)
         self._by_link[link] = routes
-        return changed
+        return changed | self._shared_moved(shared_before)
 
     def remove(self, link: RoutedLink) -> set[RoutedLink]:
         """Forget ``link`` (it closed). Returns the links that took over a domain from it."""
         self.version += 1
+        shared_before = self._shared()
         changed: set[RoutedLink] = set()
         for r in self._by_link.pop(link, ()):
             changed |= self._drop(r)
+        changed |= self._shared_moved(shared_before)
         changed.discard(link)
         return changed
+
+    def _shared(self) -> dict[str, "Route | None"]:
+        """Who holds each shared port by the table (a link that died but is not removed yet still
+        does: the change is told when it is removed)."""
+        out: dict[str, Route | None] = dict.fromkeys(SHARED_MODES)
+        for routes in self._by_link.values():
+            for r in routes:
+                if r.entry.mode in out and not r.port:
+                    out[r.entry.mode] = r
+        return out
+
+    def _shared_moved(self, before: dict[str, "Route | None"]) -> set[RoutedLink]:
+        """The links that lost or won a shared port since ``before`` (the newest mapping holds it)."""
+        out: set[RoutedLink] = set()
+        for mode, now in self._shared().items():
+            was = before[mode]
+            if was is not now:
+                out |= {r.link for r in (was, now) if r is not None}
+        return out
 
     def _drop(self, r: Route) -> set[RoutedLink]:
         key = route_key(r.entry)

@@ -434,7 +434,7 @@ class CenterServer:
 
     def link_gone(self, link: ServerLink) -> None:
         for other in self.router.remove(link):
-            log.info("client %s now serves the domains %s held", other.peer, link.peer)
+            log.info("client %s now serves what %s held (domains or a shared port)", other.peer, link.peer)
             self.report_status(other)
         if self._mapping is not None:
             self._mapping.update_ports(link, (), {})

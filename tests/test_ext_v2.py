@@ -155,6 +155,35 @@ def test_a_domain_has_one_owner_the_other_waits_and_takes_over() -> None:
     run(main())
 
 
+def test_the_shared_tcp_port_goes_to_the_newest_mapping_and_both_clients_are_told() -> None:
+    """The shared tcp port serves the newest mapping without a remote_port: the client that had it
+    hears that it lost it (not "open" while another client gets its traffic), and hears again when
+    the newer client leaves and the port is its own once more."""
+    async def main() -> None:
+        srv = server(map_tcp_bind="127.0.0.1:0")
+        await srv.start()
+        a = client(srv, MappingConfig("old", "tcp", "127.0.0.1:1"))
+        b = client(srv, MappingConfig("new", "tcp", "127.0.0.1:1"))
+        try:
+            await a.start()
+            await a.wait_connected(10)
+            await until(lambda: a.mapping_status.get("old"), "a's status")
+            assert a.mapping_status["old"].ok
+            await b.start()
+            await b.wait_connected(10)
+            await until(lambda: b.mapping_status.get("new"), "b's status")
+            assert b.mapping_status["new"].ok
+            await until(lambda: not a.mapping_status["old"].ok, "a told it lost the shared port")
+            assert "newer mapping 'new'" in a.mapping_status["old"].message
+            await b.stop()
+            await until(lambda: a.mapping_status["old"].ok, "a told the shared port is its own again")
+        finally:
+            await a.stop()
+            await b.stop()
+            await srv.stop()
+    run(main())
+
+
 def test_links_of_one_client_share_its_domains() -> None:
     async def main() -> None:
         svc = await tagged_http("svc")
