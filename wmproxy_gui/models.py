@@ -22,6 +22,8 @@ from PySide6.QtGui import QBrush, QColor
 from core.config import MappingConfig, ProxyListenerConfig, format_header_rule
 from core.stats import ChannelRecord, LinkRecord, Snapshot, Stats
 
+from .server_reasons import translate_reason
+
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values (ints, floats) so numbers sort as numbers
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # ChannelRecord.key / LinkRecord.id of the row
 _Index = QModelIndex | QPersistentModelIndex
@@ -610,7 +612,7 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
         for sv in self.live:
             st = sv.status.get(m.name)
             if sv.up and st is not None and not st.ok:
-                out.append((sv.server, st.message))
+                out.append((sv.server, translate_reason(st.message)))
         return out
 
     def failure(self, m: MappingConfig) -> str:
@@ -625,7 +627,7 @@ class MappingTableModel(_ConfigListModel[MappingConfig]):
             return QCoreApplication.translate("models", "unknown")  # a legacy server says nothing
         if st.ok:
             return QCoreApplication.translate("models", "open")
-        return QCoreApplication.translate("models", "failed: {reason}").format(reason=st.message)
+        return QCoreApplication.translate("models", "failed: {reason}").format(reason=translate_reason(st.message))
 
     def _status_text(self, m: MappingConfig) -> str:
         if not m.enabled:

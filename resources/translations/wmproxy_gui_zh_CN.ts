@@ -1693,6 +1693,57 @@ If the server was reinstalled or got a new certificate, compare the new fingerpr
     </message>
 </context>
 <context>
+    <name>ServerReason</name>
+    <message>
+        <source>this server has no {mode} listener (server setting {key})</source>
+        <translation>此服务器没有 {mode} 监听端口（服务器设置 {key}）</translation>
+    </message>
+    <message>
+        <source>the catch-all {mode} mapping is served by another client ({peer}); this mapping takes over when it disconnects</source>
+        <translation>通配的 {mode} 映射已由另一个客户端（{peer}）提供；它断开后由本映射接管</translation>
+    </message>
+    <message>
+        <source>{domain} ({mode}) is served by another client ({peer}); this mapping takes over when it disconnects</source>
+        <translation>{domain}（{mode}）已由另一个客户端（{peer}）提供；它断开后由本映射接管</translation>
+    </message>
+    <message>
+        <source>this server has no shared {mode} port (server setting {key}); give the mapping a remote port</source>
+        <translation>此服务器没有共享的 {mode} 端口（服务器设置 {key}）；请为映射指定远程端口</translation>
+    </message>
+    <message>
+        <source>the shared {mode} port serves the newer mapping {name}; give this one a remote port</source>
+        <translation>共享的 {mode} 端口正用于较新的映射 {name}；请为本映射指定远程端口</translation>
+    </message>
+    <message>
+        <source>the server does not know the mapping mode {mode}</source>
+        <translation>服务器不支持映射模式 {mode}</translation>
+    </message>
+    <message>
+        <source>remote port {port} is used by another client&apos;s mapping</source>
+        <translation>远程端口 {port} 已被另一个客户端的映射占用</translation>
+    </message>
+    <message>
+        <source>remote port {port} is refused: the server takes ports from {low} up</source>
+        <translation>远程端口 {port} 被拒绝：服务器只接受 {low} 及以上的端口</translation>
+    </message>
+    <message>
+        <source>{addr} is in use on the server</source>
+        <translation>服务器上的 {addr} 已被占用</translation>
+    </message>
+    <message>
+        <source>the server cannot open {addr}: permission denied (ports below 1024 need privileges)</source>
+        <translation>服务器无法打开 {addr}：权限不足（1024 以下的端口需要特权）</translation>
+    </message>
+    <message>
+        <source>the server cannot open {addr}: it has no such address</source>
+        <translation>服务器无法打开 {addr}：服务器没有这个地址</translation>
+    </message>
+    <message>
+        <source>the server cannot open {addr}: {why}</source>
+        <translation>服务器无法打开 {addr}：{why}</translation>
+    </message>
+</context>
+<context>
     <name>SettingsPage</name>
     <message>
         <source>Start wmproxy-gui when I log in</source>

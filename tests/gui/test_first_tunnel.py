@@ -141,9 +141,9 @@ def test_bind_failure_on_the_server_is_shown_as_failed_with_its_reason(controlle
 
         qrun(scenario(), 40)
         text = page.status.text()
-        assert "address already in use" in text and "Saved and applied." not in text
+        assert f":{port} is in use on the server" in text and "Saved and applied." not in text
         status = page.mappings.data(page.mappings.index(0, page.mappings.STATUS))
-        assert status.startswith("failed:") and "already in use" in status
+        assert status.startswith("failed:") and f":{port} is in use on the server" in status
         assert page.mappings.data(page.mappings.index(0, page.mappings.PUBLIC)) == "-"
     finally:
         busy.close()

@@ -292,3 +292,98 @@ def test_dialogs_with_validation_errors_speak_chinese(zh, qapp, qtbot, profile_s
     assert shown == 9
     assert "服务器 2" in profile.form.problem("server") and "服务器 4" in profile.form.problem("server")
     assert not found, "English left in 简体中文 dialogs:\n" + "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+# ------------------------------------------------------------------ a server's refusals of mappings
+
+def server_reasons() -> list[str]:
+    """What real servers say when they refuse a mapping (extension "status"), produced by running
+    them: no listener for the mode, a domain or the catch-all held by another client, the shared
+    port taken by a newer mapping, remote ports below the floor, held by another client, or in use;
+    and listen_error's wording of the other operating-system errors."""
+    import asyncio
+    import errno
+    import socket
+
+    from core.client import CenterClient
+    from core.config import ServerConfig
+    from core.server import CenterServer, listen_error
+
+    def cli(srv: CenterServer, *mappings: MappingConfig) -> CenterClient:
+        return CenterClient(ClientConfig(server="127.0.0.1:%d" % srv.addresses["center"][1], username="u",
+                                         password="p", mappings=list(mappings), reconnect_min=0.2,
+                                         reconnect_max=0.5))
+
+    async def refusals(c: CenterClient, names: set[str]) -> list[str]:
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            st = c.uplinks[0].mapping_status
+            if names <= set(st):
+                return [st[n].message for n in sorted(names) if not st[n].ok]
+            assert asyncio.get_running_loop().time() < deadline, f"no status for {names - set(st)}"
+            await asyncio.sleep(0.05)
+
+    async def main() -> list[str]:
+        out: list[str] = []
+        bare = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p"))
+        full = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p",
+                                         map_http_bind="127.0.0.1:0", map_tcp_bind="127.0.0.1:0"))
+        busy = socket.socket()
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        free = socket.socket()
+        free.bind(("127.0.0.1", 0))
+        shared_port = free.getsockname()[1]
+        free.close()
+        clients: list[CenterClient] = []
+        try:
+            for s in (bare, full):
+                await s.start()
+            a = cli(bare, MappingConfig("web", "http", "127.0.0.1:1", domain="a.test"),
+                    MappingConfig("t", "tcp", "127.0.0.1:1"),
+                    MappingConfig("low", "tcp", "127.0.0.1:1", remote_port=80))
+            b = cli(full, MappingConfig("d", "http", "127.0.0.1:1", domain="d.test"),
+                    MappingConfig("all", "http", "127.0.0.1:1"), MappingConfig("s1", "tcp", "127.0.0.1:1"),
+                    MappingConfig("p", "tcp", "127.0.0.1:1", remote_port=shared_port))
+            clients += [a, b]
+            for c in (a, b):
+                await c.start()
+                await c.wait_connected(10)
+            out += await refusals(a, {"web", "t", "low"})
+            await refusals(b, {"d", "all", "s1", "p"})
+            c2 = cli(full, MappingConfig("d2", "http", "127.0.0.1:1", domain="d.test"),
+                     MappingConfig("all2", "http", "127.0.0.1:1"), MappingConfig("s2", "tcp", "127.0.0.1:1"),
+                     MappingConfig("p2", "tcp", "127.0.0.1:1", remote_port=shared_port),
+                     MappingConfig("inuse", "tcp", "127.0.0.1:1", remote_port=taken))
+            clients.append(c2)
+            await c2.start()
+            await c2.wait_connected(10)
+            out += await refusals(c2, {"d2", "all2", "s2", "p2", "inuse"})
+            out += await refusals(b, {"s1"})  # the newer s2 took the shared port
+        finally:
+            for c in clients:
+                await c.stop()
+            for s in (bare, full):
+                await s.stop()
+            busy.close()
+        for code in (errno.EACCES, errno.EADDRNOTAVAIL, errno.EMFILE):
+            out.append(str(listen_error("0.0.0.0:2000", OSError(code, __import__("os").strerror(code)))))
+        return out
+
+    return asyncio.run(main())
+
+
+def test_a_servers_refusals_of_mappings_are_translated(zh, qapp):
+    from wmproxy_gui.server_reasons import REASONS, translate_reason
+
+    reasons = server_reasons()
+    print("\n".join(reasons))
+    assert len(reasons) >= 10, reasons
+    missing = [r for r in reasons if not REASONS.knows(r)]
+    assert not missing, "server refusals the GUI does not word: " + "; ".join(missing)
+    values = re.compile(r"map_\w+_bind|\S+\.test\b")  # config keys and the test's domains: not words to translate
+    english = {r: english_words(values.sub(" ", QUOTED.sub(" ", translate_reason(r)))) for r in reasons}
+    bad = {r: w for r, w in english.items() if w and "Too many open files" not in r}  # the OS's own words
+    assert not bad, "\n".join(f"{r!r} -> {translate_reason(r)!r} {w}" for r, w in bad.items())
+    assert translate_reason("a reason from a newer server") == "a reason from a newer server"

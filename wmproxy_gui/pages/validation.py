@@ -22,6 +22,7 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 from core.config import MAPPING_MODES, ClientConfig, MappingConfig, ProxyListenerConfig, check_fingerprint, parse_addr
 from core.errors import ConfigError
 
+from ..core_text import CoreMessages, quoted
 from ..profiles import client_problem
 
 
@@ -31,11 +32,7 @@ def _tr(text: str) -> str:
 
 # ------------------------------------------------------------------ the core's messages, translated
 
-_Q = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"  # a Python repr() of a string, as the core quotes values
-
-
-def _q(name: str) -> str:
-    return f"(?P<{name}>{_Q})"
+_q = quoted
 
 
 # (the core's message as a regex, its translatable wording with the same {names}); the first match wins
@@ -123,21 +120,17 @@ _CORE_MESSAGES: tuple[tuple[str, str], ...] = (
     (r"must be greater than 0, got (?P<value>\S+)",
      QT_TRANSLATE_NOOP("Validation", "must be greater than 0, got {value}")),
 )
-_COMPILED = tuple((re.compile(rx), text) for rx, text in _CORE_MESSAGES)
+_MESSAGES = CoreMessages("Validation", _CORE_MESSAGES)
 
 
 def translate_problem(problem: str) -> str:
     """A core.config problem in the user's language (the core's English when it is not one it knows)."""
-    for rx, text in _COMPILED:
-        m = rx.fullmatch(problem)
-        if m is not None:
-            return _tr(text).format(**m.groupdict())
-    return problem
+    return _MESSAGES.translate(problem)
 
 
 def known_problem(problem: str) -> bool:
     """Whether ``translate_problem`` has a translation for ``problem`` (for tests)."""
-    return any(rx.fullmatch(problem) for rx, _t in _COMPILED)
+    return _MESSAGES.knows(problem)
 
 
 # ------------------------------------------------------------------ field checks
