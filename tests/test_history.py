@@ -262,6 +262,8 @@ def test_database_consistent_after_20_kills_during_traffic(tmp_path: Path) -> No
                 stop, done = threading.Event(), []
                 t = threading.Thread(target=_downloads, args=(http, 200_000, stop, done), daemon=True)
                 t.start()
+                # traffic flows before the kill (on a loaded machine the routing can take a while)
+                _wait(lambda: done, "a download through the mapping", 30)
                 time.sleep(0.3 + rnd.random() * 0.7)
                 os.kill(client.p.pid, signal.SIGKILL)
                 client.p.wait(30)
