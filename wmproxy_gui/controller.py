@@ -326,8 +326,10 @@ class TunnelController(QObject):
         return [(u.server, u.connected, dict(u.mapping_status) if u.connected else {}) for u in ups]
 
     def close_channel(self, key: int) -> bool:
-        """Close a live connection (ChannelRecord.key) of any running tunnel."""
-        return any(t.client.close_channel(key) for t in list(self._tunnels.values()))
+        """Close a live connection (ChannelRecord.key) of any running tunnel, or of the server."""
+        if any(t.client.close_channel(key) for t in list(self._tunnels.values())):
+            return True
+        return self._server is not None and self._server.close_channel(key)
 
     def is_active(self, profile_id: str) -> bool:
         """Running or about to run (what a toggle would stop)."""

@@ -466,3 +466,45 @@ def test_no_display_is_one_line_and_exit_2(tmp_path: Path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wmproxy-gui: error: no display")
     assert "--headless-server" in lines[0] and "xcb" not in lines[0]
+
+
+def test_closing_a_live_connection_of_the_server_run_from_the_gui(controller, qrun, qtbot, echo_server):
+    """The Traffic page of the app's own server: a public connection through it can be closed too
+    (the client and the public end are told)."""
+    from core.client import CenterClient
+    from core.config import ServerConfig
+
+    page = TrafficPage(controller)
+    qtbot.addWidget(page)
+    page.show()
+
+    async def scenario() -> Any:
+        assert await controller.start_server(ServerConfig(bind="127.0.0.1:0", username="u", password="p",
+                                                          map_tcp_bind="127.0.0.1:0"))
+        srv = controller.server
+        assert srv is not None
+        cli = CenterClient(ClientConfig(server=addr(srv.addresses["center"]), username="u", password="p",
+                                        mappings=[MappingConfig("echo", "tcp", addr(echo_server))]))
+        await cli.start()
+        try:
+            await cli.wait_connected(10)
+            await wait_until(lambda: srv.router.for_mode("tcp") is not None, 10, "mapping served")
+            r, w = await asyncio.open_connection(*srv.addresses["tcp"])
+            w.write(b"hello")
+            await w.drain()
+            assert await asyncio.wait_for(r.readexactly(5), 10) == b"hello"
+            await wait_until(lambda: (page.model.refresh() or True) and page.model.rowCount() == 1, 10, "listed")
+            page.table.selectRow(0)
+            assert page.close_button.isEnabled()
+            click(page.close_button)
+            await asyncio.wait_for(r.read(), 10)  # the public client sees its connection closed
+            w.close()
+            await wait_until(lambda: not cli.stats.channels, 10, "the client's end closed too")
+            await wait_until(lambda: (page.model.refresh() or True) and page.closed.rowCount() >= 1, 10, "closed")
+            return page.closed.records()[0]
+        finally:
+            await cli.stop()
+            await controller.stop_server()
+
+    rec = qrun(scenario(), 40)
+    assert rec.reason == "closed by the server's operator"
