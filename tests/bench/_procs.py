@@ -9,8 +9,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: its helpers
+from _util import listening  # noqa: E402  (read from /proc: no probe connection)
 
 
 def free_port() -> int:
@@ -30,22 +34,6 @@ def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1", interva
             if time.monotonic() - start > timeout:
                 raise TimeoutError(f"nothing accepted on {host}:{port} within {timeout:.0f} s") from None
             time.sleep(interval)
-
-
-def listening(port: int) -> bool:
-    """Whether a TCP socket listens on ``port`` (read from /proc: no connection is made)."""
-    want = f":{port:04X} "
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    if parts[3] == "0A" and (parts[1] + " ").endswith(want):
-                        return True
-        except OSError:
-            pass
-    return False
 
 
 def wait_listening(port: int, timeout: float = 10.0) -> None:
