@@ -89,7 +89,7 @@ class Router:
         return changed | self._shared_moved(shared_before)
 
     def remove(self, link: RoutedLink) -> set[RoutedLink]:
-        """Forget ``link`` (it closed). Returns the links that took over a domain from it."""
+        """Forget ``link`` (it closed). Returns the links that took over a domain or a shared port from it."""
         self.version += 1
         shared_before = self._shared()
         changed: set[RoutedLink] = set()
