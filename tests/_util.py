@@ -188,13 +188,13 @@ def listening(port: int) -> bool:
     return False
 
 
-def stop_process(proc: "subprocess.Popen | None") -> None:
-    """SIGTERM, then SIGKILL after 10 s: a test's helper program never outlives the test."""
+def stop_process(proc: "subprocess.Popen | None", grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds: a test's helper program never outlives the test."""
     if proc is None:
         return
     proc.terminate()
     try:
-        proc.wait(10)
+        proc.wait(grace)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)

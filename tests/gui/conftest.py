@@ -55,6 +55,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
 import pytest  # noqa: E402
+from _util import stop_process  # noqa: E402  (tests/_util.py)
 
 T = TypeVar("T")
 
@@ -174,12 +175,7 @@ def secret_service() -> Iterator[None]:
         yield
     finally:
         for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+            stop_process(p, grace=5)
         if procs:
             if saved is None:
                 os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
