@@ -102,12 +102,7 @@ class Router:
     def _shared(self) -> dict[str, "Route | None"]:
         """Who holds each shared port by the table (a link that died but is not removed yet still
         does: the change is told when it is removed)."""
-        out: dict[str, Route | None] = dict.fromkeys(SHARED_MODES)
-        for routes in self._by_link.values():
-            for r in routes:
-                if r.entry.mode in out and not r.port:
-                    out[r.entry.mode] = r
-        return out
+        return {mode: self._newest_shared(mode, live_only=False) for mode in SHARED_MODES}
 
     def _shared_moved(self, before: dict[str, "Route | None"]) -> set[RoutedLink]:
         """The links that lost or won a shared port since ``before`` (the newest mapping holds it)."""
@@ -185,10 +180,13 @@ class Router:
 
     def for_mode(self, mode: str) -> Route | None:
         """The shared port of ``mode`` (tcp/proxy): the newest live mapping without a port of its own."""
+        return self._newest_shared(mode, live_only=True)
+
+    def _newest_shared(self, mode: str, live_only: bool) -> Route | None:
         best: Route | None = None
         for routes in self._by_link.values():
             for r in routes:
-                if r.entry.mode == mode and not r.port and r.link.alive:
+                if r.entry.mode == mode and not r.port and (r.link.alive or not live_only):
                     best = r  # dicts keep insertion order: later links announced later
         return best
 
