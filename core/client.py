@@ -330,13 +330,7 @@ class CenterClient:
 
     def close_channel(self, key: int, reason: str = "closed by the user") -> bool:
         """Close the live channel whose ``ChannelRecord.key`` is ``key``; False if there is none."""
-        for u in self.uplinks:
-            link = u.link
-            for ch in list(link.channels.values()) if link is not None else ():
-                if ch.record.key == key:
-                    ch.close(reason)
-                    return True
-        return False
+        return any(u.link is not None and u.link.close_channel_by_key(key, reason) for u in self.uplinks)
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Until a link is accepted. Raises AuthError/TlsError at once (retrying will not help),

@@ -294,6 +294,15 @@ class Link(asyncio.BufferedProtocol):
         self._flush()
 
     # ------------------------------------------------------------ channels
+    def close_channel_by_key(self, key: int, reason: str) -> bool:
+        """Close the live channel whose ``ChannelRecord.key`` is ``key`` (the user closed it in a
+        traffic view); False if this link has none."""
+        for ch in list(self.channels.values()):
+            if ch.record.key == key:
+                ch.close(reason)
+                return True
+        return False
+
     def allocate_id(self) -> int:
         """Next free id of our parity (client odd from 1, server even from 2), wrapping at 2^24."""
         for _ in range(1 << 23):

@@ -367,12 +367,7 @@ class CenterServer:
     def close_channel(self, key: int, reason: str = "closed by the server's operator") -> bool:
         """Close the live channel whose ``ChannelRecord.key`` is ``key`` (the client and the public
         end are told); False if there is none."""
-        for link in list(self.links):
-            for ch in list(link.channels.values()):
-                if ch.record.key == key:
-                    ch.close(reason)
-                    return True
-        return False
+        return any(link.close_channel_by_key(key, reason) for link in list(self.links))
 
     async def stop(self) -> None:
         if self._mapping is not None:
