@@ -21,7 +21,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Callable
 
-from .http1 import CLOSE, LENGTH, NONE, BodyReader, HttpError, join_authority, make_response, split_authority
+from .http1 import CLOSE, NONE, BodyReader, HttpError, join_authority, make_response, split_authority
 from .http_proxy import _STATUS_FOR_KIND, KIND_HEADER
 from .http_scan import RequestInfo, scan_request, scan_response
 from .policy import TargetPolicy, classify, resolve_all
@@ -113,14 +113,12 @@ class _Target(asyncio.Protocol):
                 info = scan_response(data, method)
             except HttpError:
                 info = None  # the general path below says why
-            if info is not None and info.status >= 200 and info.status != 101:
-                tail = len(data) - info.head_len
-                if (info.body == LENGTH and info.length == tail) or (info.body == NONE and tail == 0):
-                    fp.upstream_keep = info.keep_alive
-                    fp.to_client(data)
-                    self.reused = True
-                    fp.answered(self)
-                    return
+            if info is not None and info.whole_in(len(data)):
+                fp.upstream_keep = info.keep_alive
+                fp.to_client(data)
+                self.reused = True
+                fp.answered(self)
+                return
         if self.state == "body" and not self.rbuf:
             assert self.body is not None
             n = self.body.feed(data)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from . import http1
 from .channel import Channel
-from .http1 import CLOSE, LENGTH, NONE, BodyReader, HttpError
+from .http1 import CLOSE, NONE, BodyReader, HttpError
 from .http_scan import RequestInfo, scan_request, scan_response
 from .streams import format_addr, reset_transport
 
@@ -112,15 +112,13 @@ class Upstream:
                 info = scan_response(data, method, self.conn.limits.max_head, self.conn.limits.max_headers)
             except HttpError:
                 info = None  # the general path below says why
-            if info is not None and 200 <= info.status and info.status != 101 and method != "CONNECT":
-                tail = n - info.head_len
-                if (info.body == LENGTH and info.length == tail) or (info.body == NONE and tail == 0):
-                    self.final = not info.keep_alive
-                    self.pending.popleft()
-                    self.conn.write(data)
-                    self.channel.consumed(n)
-                    self.conn.answered(self)
-                    return
+            if info is not None and method != "CONNECT" and info.whole_in(n):
+                self.final = not info.keep_alive
+                self.pending.popleft()
+                self.conn.write(data)
+                self.channel.consumed(n)
+                self.conn.answered(self)
+                return
         if self.state == TUNNEL:
             self.conn.write(data)
         elif self.state == BODY and not self.rbuf:

@@ -82,6 +82,13 @@ class ResponseInfo:
     keep_alive: bool
     head_len: int
 
+    def whole_in(self, size: int) -> bool:
+        """``size`` bytes that begin with this head are exactly one whole final answer (not 1xx,
+        not a body that runs until the connection closes): they can be passed on as they are."""
+        tail = size - self.head_len
+        return self.status >= 200 and ((self.body == LENGTH and self.length == tail)
+                                       or (self.body == NONE and tail == 0))
+
 
 def _fields(head: bytes, start: int, status: int, max_headers: int) -> list[tuple[bytes, bytes]]:
     """The framing fields (lower-cased names) of the header lines in ``head[start:]``, validated."""
