@@ -123,7 +123,8 @@ class MappingListeners:
             timeout = cfg.http_head_timeout
             await self._listen("https", cfg.map_https_bind,
                                loop.create_server(self._gated(lambda: TlsProtocol(
-                                   ctx, lambda: self._http("https"), handshake_timeout=timeout), "https"), host, port))
+                                   ctx, lambda: self._http("https"), handshake_timeout=timeout, coalesce_writes=True), "https"),
+                                   host, port))
 
     def _gated(self, factory: Callable[[], asyncio.BaseProtocol], what: str) -> Callable[[], asyncio.BaseProtocol]:
         """The listener's protocol factory, behind a PROXY-protocol gate when balancers are trusted."""

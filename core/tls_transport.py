@@ -23,6 +23,7 @@ from collections.abc import Callable
 log = logging.getLogger("wmproxy.tls")
 
 READ_SIZE = 256 * 1024
+FIRST_READ_SIZE = 16 * 1024  # a plain app's first decryption buffer: one TLS record's worth
 
 
 class TlsProtocol(asyncio.Protocol, asyncio.Transport):
@@ -30,7 +31,8 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
 
     def __init__(self, context: ssl.SSLContext, app_factory: Callable[[], asyncio.BaseProtocol], *,
                  server_side: bool = True, server_hostname: str | None = None,
-                 handshake_timeout: float = 15.0, on_lost: Callable[[], None] | None = None) -> None:
+                 handshake_timeout: float = 15.0, on_lost: Callable[[], None] | None = None,
+                 coalesce_writes: bool = False) -> None:
         asyncio.Transport.__init__(self)
         self._loop = asyncio.get_running_loop()
         self._in = ssl.MemoryBIO()
@@ -51,6 +53,11 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
         self._draining: asyncio.Handle | None = None
         self._on_lost = on_lost  # told when the TCP connection ends, handshake done or not
         self._rbuf_: memoryview | None = None
+        # coalesce_writes: what the app writes in one loop iteration goes out in one TCP write at its
+        # end, with the TLS 1.3 session ticket held back from the handshake (a public HTTPS
+        # connection: ticket, answer and close_notify in one segment, not three)
+        self._coalesce = coalesce_writes
+        self._flush_soon: asyncio.Handle | None = None
 
     # ------------------------------------------------------------ raw side (asyncio.Protocol)
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -87,6 +94,8 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
         if self._draining is not None:
             self._draining.cancel()
         self._closing = True
@@ -109,6 +118,14 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
         if self._out.pending and self._raw is not None and not self._raw.is_closing():
             self._raw.write(self._out.read())
 
+    def _flush_later(self) -> None:
+        if self._flush_soon is None:
+            self._flush_soon = self._loop.call_soon(self._flush_coalesced)
+
+    def _flush_coalesced(self) -> None:
+        self._flush_soon = None
+        self._flush()
+
     def _handshake(self) -> None:
         try:
             self._make_ssl().do_handshake()
@@ -120,7 +137,10 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
             log.debug("TLS handshake with %s failed: %s", self._peer(), e)
             self._abort_raw()
             return
-        self._flush()
+        if not (self._coalesce and self._server_side and self._ssl.version() == "TLSv1.3"):
+            self._flush()
+        # else: all a TLS 1.3 server still has to send is its session ticket, which no client waits
+        # for: it goes out with the first answer (or the close_notify), in the same TCP write
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -145,6 +165,7 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
         """
         self._draining = None
         ssl_obj = self._ssl
+        held = self._out.pending if self._coalesce else -1  # a held-back session ticket, if any
         while not self._paused and self._app is not None and not self._eof_seen and not self._closing:
             app = self._app
             buffered = isinstance(app, asyncio.BufferedProtocol)
@@ -185,13 +206,19 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
                 return
             if got < size:
                 break  # nothing more decrypted for now
-        self._flush()  # TLS 1.3 key updates and session tickets need answers/forwarding
+            if not buffered and size < READ_SIZE:
+                self._rbuf_ = memoryview(bytearray(READ_SIZE))  # a bulk sender: records gathered 256 KiB at a time
+        if self._out.pending != held:
+            self._flush()  # a TLS 1.3 key update needs its answer, a client its session ticket
 
     @property
     def _rbuf(self) -> memoryview:
-        """Decryption buffer for a plain-Protocol app, made on first use (a stranger costs none)."""
+        """Decryption buffer for a plain-Protocol app, made on first use (a stranger costs none).
+
+        It starts at one record's size (most public connections carry small requests: a 256 KiB
+        buffer per connection is a zeroed mmap each) and grows to READ_SIZE once a read fills it."""
         if self._rbuf_ is None:
-            self._rbuf_ = memoryview(bytearray(READ_SIZE))
+            self._rbuf_ = memoryview(bytearray(FIRST_READ_SIZE))
         return self._rbuf_
 
     def _peer_eof(self) -> None:
@@ -229,7 +256,10 @@ class TlsProtocol(asyncio.Protocol, asyncio.Transport):
             log.debug("TLS write to %s failed: %s", self._peer(), e)
             self._abort_raw()
             return
-        self._flush()
+        if self._coalesce:
+            self._flush_later()
+        else:
+            self._flush()
 
     def can_write_eof(self) -> bool:
         return True

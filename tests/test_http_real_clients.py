@@ -217,6 +217,35 @@ def test_https_half_close_and_no_warning_per_connection(tmp_path, caplog) -> Non
     run(main())
 
 
+def test_https_sessions_resume_and_answers_that_close_arrive_whole(tmp_path) -> None:
+    """A client that comes back resumes its TLS session (the ticket is held back to go out with the
+    first answer, so it must not be lost when that answer closes the connection)."""
+    async def main() -> None:
+        a = await tagged_http("A")
+        async with tunnel(tmp_path, MappingConfig("a", "https", server_addr(a), domain="a.test")) as (srv, cli):
+            ctx = ssl.create_default_context(cafile=str(tmp_path / "m.crt"))
+
+            def fetch(session: ssl.SSLSession | None) -> tuple[bytes, ssl.SSLSession | None, bool]:
+                raw = socket.create_connection(srv.addresses["https"], 5)
+                with ctx.wrap_socket(raw, server_hostname="a.test", session=session) as s:
+                    s.sendall(b"GET /r HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+                    s.settimeout(5)
+                    out = b""
+                    while chunk := s.recv(65536):
+                        out += chunk
+                    return out, s.session, s.session_reused
+
+            loop = asyncio.get_running_loop()
+            out, session, reused = await loop.run_in_executor(None, fetch, None)
+            assert out.endswith(b"A /r") and not reused, out
+            for _ in range(5):
+                out, session, reused = await loop.run_in_executor(None, fetch, session)
+                assert out.endswith(b"A /r"), out
+                assert reused, "the session was not resumed"
+
+    run(main())
+
+
 def test_sni_must_agree_with_host(tmp_path) -> None:
     async def main() -> None:
         a, b = await tagged_http("A"), await tagged_http("B")

@@ -247,17 +247,23 @@ def nginx(root: Path, http_block: str) -> Proc:
     return Proc(["/usr/sbin/nginx", "-c", str(conf), "-p", str(root)], root / "nginx.log")
 
 
-def nginx_tls(svc: Services, tmp: Path, certs: "Certs") -> Path_:
+def nginx_tls(svc: Services, tmp: Path, certs: "Certs", *, tls13: bool = False) -> Path_:
     """nginx (one worker) terminating TLS with the same RSA-2048 certificate as our HTTPS mapping
-    and proxying to the same HTTP service (upstream keep-alive): the HTTPS figures' peer."""
+    and proxying to the same HTTP service (upstream keep-alive): the HTTPS figures' peer.
+
+    nginx 1.22's built-in default is TLS 1.2 at most (1.23.4 added 1.3; Debian's shipped
+    nginx.conf turns it on): ``nginx-tls`` keeps that default, ``nginx-tls13`` (``tls13``) allows
+    TLS 1.3 as our mapping does, so wrk resumes sessions with the same protocol on both."""
     port = free_port()
-    p = nginx(tmp / "nginx-tls", f"""
+    name = "nginx-tls13" if tls13 else "nginx-tls"
+    protocols = "ssl_protocols TLSv1.2 TLSv1.3;" if tls13 else ""
+    p = nginx(tmp / name, f"""
   upstream svc {{ server 127.0.0.1:{svc.ports['http']}; keepalive 64; }}
-  server {{ listen 127.0.0.1:{port} ssl backlog=4096; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{port} ssl backlog=4096; keepalive_requests 1000000; {protocols}
            ssl_certificate {certs.rsa_cert}; ssl_certificate_key {certs.rsa_key};
            location / {{ proxy_pass http://svc; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}""")
     wait_port(port)
-    return Path_("nginx-tls", "nginx TLS termination", {"https": port}, [p], [p.pid])
+    return Path_(name, f"nginx TLS termination{' (TLS 1.3)' if tls13 else ''}", {"https": port}, [p], [p.pid])
 
 
 def haproxy(root: Path, config: str) -> Proc:

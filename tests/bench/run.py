@@ -71,7 +71,7 @@ FIGURE_PATHS: dict[str, list[str]] = {
     "http_nc": ["direct", "ssh", "pproxy", "ours-tcp", "ours-tls"],
     "redis1": ["direct", "ssh", "ssh-gcm", "ours-tcp", "ours-tls"],
     "redis50": ["direct", "ssh", "ssh-gcm", "ours-tcp", "ours-tls"],
-    "https_nc": ["nginx-tls", "ours-tls"], "https_ka": ["nginx-tls", "ours-tls"],
+    "https_nc": ["nginx-tls", "nginx-tls13", "ours-tls"], "https_ka": ["nginx-tls", "nginx-tls13", "ours-tls"],
     "proxy_ka": ["direct", "pproxy", "ssh-D", "ours-tcp", "ours-tls"],
     "proxy_vary": ["direct", "pproxy", "ssh-D", "ours-tcp", "ours-tls"],
     "proxy_nc": ["direct", "pproxy", "ssh-D", "ours-tcp", "ours-tls"],
@@ -146,8 +146,8 @@ class Bench:
             p = peers.ssh_r(s, tmp, self.sshd, "aes128-gcm@openssh.com" if name == "ssh-gcm" else None)
         elif name == "pproxy":
             p = peers.pproxy(s, tmp)
-        elif name == "nginx-tls":
-            p = peers.nginx_tls(s, tmp, self.certs)
+        elif name in ("nginx-tls", "nginx-tls13"):
+            p = peers.nginx_tls(s, tmp, self.certs, tls13=name == "nginx-tls13")
         elif name.startswith(("ours-", "old-")):
             root = self.old_root if name.startswith("old-") else None
             p = peers.ours(s, tmp, self.certs, tls="-tls" in name, loop="qasync" if "qasync" in name else "uvloop",
@@ -451,8 +451,12 @@ class Bench:
             self.cpu_ratio_line("CPU per GB, 1 stream, vs ssh -R aes-gcm", "thr1", "ours-tls", "ssh-gcm", 1.0),
             self.ratio_line("redis GET -c 1 vs ssh -R", "redis1", "ours-tls", "ssh", ">=", 1.3),
             self.ratio_line("redis GET -c 50 vs ssh -R", "redis50", "ours-tls", "ssh", ">=", 1.3),
-            self.ratio_line("HTTPS new connection per request vs nginx", "https_nc", "ours-tls", "nginx-tls", ">=", 0.5),
-            self.ratio_line("HTTPS keep-alive vs nginx", "https_ka", "ours-tls", "nginx-tls", ">=", 0.8),
+            self.ratio_line("HTTPS new connection per request vs nginx (TLS 1.2 only)", "https_nc", "ours-tls",
+                            "nginx-tls", ">=", 0.5),
+            self.ratio_line("HTTPS new connection per request vs nginx with TLS 1.3", "https_nc", "ours-tls",
+                            "nginx-tls13", ">=", 0.5),
+            self.ratio_line("HTTPS keep-alive vs nginx (TLS 1.2 only)", "https_ka", "ours-tls", "nginx-tls", ">=", 0.8),
+            self.ratio_line("HTTPS keep-alive vs nginx with TLS 1.3", "https_ka", "ours-tls", "nginx-tls13", ">=", 0.8),
             self.ratio_line("HTTP mapping keep-alive vs ssh -R", "http_ka", "ours-tls", "ssh", ">=", 3.0),
             self.ratio_line("two servers vs one behind HAProxy", "lb_ka", "lb-2", "lb-1", ">=", 1.0),
         ]
