@@ -302,6 +302,11 @@ def old_checkout(ref: str, tmp: Path) -> Path:
     return dst
 
 
+def drop_checkout(dst: Path) -> None:
+    """Remove an ``old_checkout`` worktree (and git's record of it: the logs next to it stay)."""
+    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(dst)], capture_output=True)
+
+
 def runner(cfg: dict, tmp: Path, tag: str, env: dict[str, str] | None = None,
            engine: Path | None = None) -> tuple[Proc, dict]:
     f = tmp / f"{tag}.json"

@@ -215,6 +215,8 @@ class Bench:
                 pp.stop()
             self.sshd.stop()
             self.services.stop()
+            if self.old_root is not None:
+                peers.drop_checkout(self.old_root)
         print(f"\n(total {time.monotonic() - t0:.0f} s; logs in {self.tmp})", file=sys.stderr)
 
     def _ready(self, fig: str) -> list[str]:
