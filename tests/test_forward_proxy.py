@@ -7,12 +7,13 @@ import contextlib
 import socket
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from _servers import HttpTarget
 from _util import curl, run
 from core.client import CenterClient
 from core.config import ClientConfig, ProxyListenerConfig, ServerConfig
-from core.forward_proxy import origin_form, proxy_target
+from core.forward_proxy import HeadRewriter, origin_form, proxy_target
 from core.http_scan import scan_request
 from core.server import CenterServer
 
@@ -34,6 +35,41 @@ def test_origin_form_drops_hop_by_hop_and_sets_host() -> None:
     for bad in ("https://x/", "/relative", "http:///nohost"):
         with pytest.raises(ValueError):
             proxy_target(bad)
+
+
+_AUTHORITIES = ["a.test", "a.test:8080", "A.TEST:80", "u:p@a.test", "b.test", "[::1]:81", "a.test:8080x"]
+_PATHS = ["", "/", "/p", "/p?q=1", "?q", "#frag", "/x#y", "/a/b?c=d#e"]
+_HEADERS = [b"Accept: */*", b"Proxy-Connection: keep-alive", b"Connection: keep-alive, X-S", b"X-S: 1",
+            b"Connection: close", b"Keep-Alive: 5", b"TE: trailers", b"User-Agent: t", b"Content-Length: 0",
+            b"Host: elsewhere"]
+
+
+@st.composite
+def proxy_heads(draw: st.DrawFn) -> bytes:
+    scheme = draw(st.sampled_from(["http://", "HTTP://", "https://"]))
+    target = scheme + draw(st.sampled_from(_AUTHORITIES)) + draw(st.sampled_from(_PATHS))
+    version = draw(st.sampled_from([b"1.1", b"1.0"]))
+    lines = draw(st.lists(st.sampled_from(_HEADERS), max_size=5, unique=True))
+    return b"GET " + target.encode() + b" HTTP/" + version + b"\r\n" + b"".join(h + b"\r\n" for h in lines) + b"\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(proxy_heads(), min_size=1, max_size=8))
+def test_the_rewriter_says_what_proxy_target_and_origin_form_say(heads: list[bytes]) -> None:
+    """Request after request on one connection (the same host, other URLs, other headers), the
+    rewriter's memos never change what a fresh parse and rewrite would give."""
+    rw = HeadRewriter()
+    for head in heads:
+        info = scan_request(head)
+        try:
+            want = proxy_target(info.target)
+        except ValueError:
+            with pytest.raises(ValueError):
+                rw.target(info.target)
+            continue
+        assert rw.target(info.target) == want
+        host, port, path, authority = want
+        assert rw.head(head, info, path, authority) == origin_form(head, info, path, authority)
 
 
 @contextlib.asynccontextmanager
