@@ -121,10 +121,9 @@ class MappingListeners:
             host, port = addr_of(cfg.map_https_bind, "server.map_https_bind", listen=True)
             ctx = self._https_context()
             timeout = cfg.http_head_timeout
-            await self._listen("https", cfg.map_https_bind,
-                               loop.create_server(self._gated(lambda: TlsProtocol(
-                                   ctx, lambda: self._http("https"), handshake_timeout=timeout, coalesce_writes=True), "https"),
-                                   host, port))
+            await self._listen("https", cfg.map_https_bind, loop.create_server(self._gated(
+                lambda: TlsProtocol(ctx, lambda: self._http("https"), handshake_timeout=timeout, coalesce_writes=True),
+                "https"), host, port))
 
     def _gated(self, factory: Callable[[], asyncio.BaseProtocol], what: str) -> Callable[[], asyncio.BaseProtocol]:
         """The listener's protocol factory, behind a PROXY-protocol gate when balancers are trusted."""
