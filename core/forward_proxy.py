@@ -105,9 +105,7 @@ class HeadRewriter:
             path = target[n:].partition("#")[0]
             return host, port, path if path.startswith("/") else "/" + path, authority
         host, port, path, authority = proxy_target(target)
-        rest = target[7:]
-        cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-        self._prefix, self._target = target[:7 + cut], (host, port, authority)
+        self._prefix, self._target = target[:7 + _authority_end(target[7:])], (host, port, authority)
         return host, port, path, authority
 
     def head(self, buf: bytes | bytearray, info: RequestInfo, path: str, authority: str) -> bytes:
@@ -125,6 +123,11 @@ class HeadRewriter:
         return _request_line(head, line_end, info, path, authority) + tail
 
 
+def _authority_end(rest: str) -> int:
+    """Where the authority ends in what follows ``http://``: at the first ``/``, ``?`` or ``#``."""
+    return min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+
+
 def proxy_target(target: str) -> tuple[str, int, str, str]:
     """``http://host:port/path?q`` -> (host, port, path, authority); ValueError with a reason."""
     low = target[:8].lower()
@@ -133,7 +136,7 @@ def proxy_target(target: str) -> tuple[str, int, str, str]:
     if not low.startswith("http://"):
         raise ValueError(f"not a proxy request (want absolute http:// URL): {target[:80]}")
     rest = target[7:]
-    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    cut = _authority_end(rest)
     authority, path = rest[:cut], rest[cut:].partition("#")[0]
     authority = authority.rpartition("@")[2]  # drop userinfo
     if not path.startswith("/"):
