@@ -22,6 +22,7 @@ from . import frames as F
 from .config import addr_of
 from .errors import AuthError, TlsError, WmproxyError
 from .stats import CONNECTED, CONNECTING, ERROR, STOPPED
+from .throttle import MAX_DELAY
 
 if TYPE_CHECKING:
     from .client import CenterClient, ClientLink
@@ -30,8 +31,8 @@ log = logging.getLogger("wmproxy.client")
 
 LEGACY_GRACE = 1.0  # a legacy server never acknowledges: assume success after this long
 # a server known to speak the extensions always answers, but may hold a login back: after wrong
-# passwords from this address for up to core.throttle.MAX_DELAY (16 s)
-EXT_GRACE = 20.0
+# passwords from this address for up to its throttle's cap (ours: 16 s), then a margin
+EXT_GRACE = MAX_DELAY + 4.0
 STABLE_AFTER = 10.0  # a link that lived this long resets the reconnect backoff
 CONNECT_TIMEOUT = 20.0
 HANDSHAKE_TIMEOUT = 15.0
