@@ -97,8 +97,8 @@ class Client:
             got += chunk
 
 
-async def exchange(server_ctx: ssl.SSLContext, cli: Client, *, coalesce: bool) -> tuple[RawTransport, list[bytes]]:
-    """Handshake, one request; the server's writes after the handshake, as the client decrypts them."""
+def handshake(server_ctx: ssl.SSLContext, cli: Client, *, coalesce: bool) -> tuple[RawTransport, TlsProtocol]:
+    """The server's first flight answered; the client's Finished not sent yet, no writes recorded."""
     raw = RawTransport()
     proto = TlsProtocol(server_ctx, Answering, coalesce_writes=coalesce)
     proto.connection_made(raw)
@@ -108,6 +108,12 @@ async def exchange(server_ctx: ssl.SSLContext, cli: Client, *, coalesce: bool) -
         cli.inc.write(w)
     assert cli.step(), "the client finishes its handshake from the server's first flight"
     raw.writes.clear()
+    return raw, proto
+
+
+async def exchange(server_ctx: ssl.SSLContext, cli: Client, *, coalesce: bool) -> tuple[RawTransport, list[bytes]]:
+    """Handshake, one request; the server's writes after the handshake, as the client decrypts them."""
+    raw, proto = handshake(server_ctx, cli, coalesce=coalesce)
     cli.obj.write(b"GET / HTTP/1.1\r\nHost: m.test\r\n\r\n")
     proto.data_received(cli.out.read())  # client Finished + the request, as a client sends them
     await asyncio.sleep(0)  # the end of the loop iteration: a coalesced flush goes out here
@@ -145,16 +151,8 @@ def test_without_coalescing_each_write_goes_out_at_once(contexts) -> None:
     server_ctx, client_ctx = contexts
 
     async def main() -> None:
-        raw = RawTransport()
-        proto = TlsProtocol(server_ctx, Answering)
-        proto.connection_made(raw)
         cli = Client(client_ctx)
-        cli.step()
-        proto.data_received(cli.out.read())
-        for w in raw.writes:
-            cli.inc.write(w)
-        assert cli.step()
-        raw.writes.clear()
+        raw, proto = handshake(server_ctx, cli, coalesce=False)
         proto.data_received(cli.out.read())  # the client Finished alone
         assert len(raw.writes) == 1, "the session ticket goes out at once"
         cli.obj.write(b"GET / HTTP/1.1\r\nHost: m.test\r\n\r\n")
