@@ -12,7 +12,7 @@ import ssl
 import time
 
 from . import frames as F
-from .channel import ChannelStream
+from .channel import Channel, ChannelStream
 from .config import ServerConfig, addr_of
 from .errors import ConfigError, WmproxyError
 from .http_proxy import credentials_match
@@ -112,6 +112,10 @@ class ServerLink(Link):
         # mappings of an extension client wait for its feature list (it may carry its id)
         self._awaiting_features: asyncio.TimerHandle | None = None
         self._pending: tuple[tuple[F.MappingEntry, ...], dict[str, int], dict[str, frozenset[str]]] | None = None
+        # proxy channels opened in this read, started together once it is processed; a channel closed
+        # meanwhile leaves at once, so a flood of Create+Close holds no closed channel till then
+        self._to_start: dict[int, Channel] = {}
+        self._start_due = False  # _start_proxies is scheduled
 
     @property
     def identity(self) -> str:
@@ -277,11 +281,28 @@ class ServerLink(Link):
         ch = self.accept_channel(fr, kind="proxy", name="proxy", peer=self.peer, target="")
         # the stream and its task start after this read is processed (data meanwhile waits in the
         # channel): a Create closed in the same read costs neither
-        self.loop.call_soon(self._serve_proxy, ch)
+        if not self._start_due:
+            self._start_due = True
+            self.loop.call_soon(self._start_proxies)
+        self._to_start[ch.id] = ch
 
-    def _serve_proxy(self, ch) -> None:  # type: ignore[no-untyped-def]
-        if ch.closed:
-            return
+    def forget(self, ch: Channel, reason: str) -> None:
+        if self._to_start.get(ch.id) is ch:
+            del self._to_start[ch.id]
+        super().forget(ch, reason)
+
+    def _start_proxies(self) -> None:
+        starting, self._to_start, self._start_due = self._to_start, {}, False
+        for ch in starting.values():
+            if ch.closed:
+                continue
+            try:
+                self._serve_proxy(ch)
+            except Exception:  # one channel's failure must not leave the others of its read unstarted
+                log.exception("proxy channel %d could not start", ch.id)
+                ch.close("internal error", reset=True)
+
+    def _serve_proxy(self, ch: Channel) -> None:
         from .forward_proxy import ForwardProxy
 
         server = self.server
