@@ -23,6 +23,7 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+from .read_arena import arena
 from .stats import OPEN, ChannelRecord
 from .streams import READ_CHUNK, format_addr, reset_transport
 
@@ -84,8 +85,8 @@ class Channel:
         if self._paused_credit or self._paused_link:
             endpoint.pause_source()
 
-    def send(self, data: bytes) -> None:
-        """Local bytes -> peer."""
+    def send(self, data: bytes | memoryview) -> None:
+        """Local bytes -> peer (a memoryview only over a link that ``copies_writes``)."""
         if self.closed or self.eof_sent:
             return
         n = len(data)
@@ -183,10 +184,21 @@ class Channel:
             ep.resume_source()
 
 
-class SocketEndpoint(asyncio.Protocol):
-    """Bridges a local socket to a channel without any coroutine on the data path."""
+class SocketEndpoint(asyncio.BufferedProtocol):
+    """Bridges a local socket to a channel without any coroutine on the data path.
+
+    Reads go straight into this thread's ``ReadArena``. Over a TLS link the slice itself goes
+    into the link's write queue (the TLS layer copies it when it encrypts, within the loop
+    iteration); over a plain TCP link it is copied first, because a socket's write buffer
+    would keep the slice, and with it its whole arena, for as long as the peer is slow.
+    Subclasses that override ``data_received`` get ``bytes``, as a plain Protocol would."""
 
     __slots__ = ("channel", "transport", "_on_connect", "_closed", "_abort_timer", "preamble")
+    _takes_views = True  # data_received is ours: slices may go to the channel as they are
+
+    def __init_subclass__(cls, **kw: object) -> None:
+        super().__init_subclass__(**kw)
+        cls._takes_views = cls.data_received is SocketEndpoint.data_received
 
     def __init__(self, channel: Channel | None = None, preamble: bytes = b"") -> None:
         self.channel = channel
@@ -208,6 +220,18 @@ class SocketEndpoint(asyncio.Protocol):
             if self.preamble:
                 transport.write(self.preamble)
             self.channel.attach(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return arena().space()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        piece = arena().take(nbytes)
+        ch = self.channel
+        if self._takes_views:
+            if ch is not None:
+                ch.send(piece if ch.link.copies_writes else bytes(piece))
+        else:
+            self.data_received(bytes(piece))
 
     def data_received(self, data: bytes) -> None:
         if self.channel is not None:

@@ -71,6 +71,7 @@ class Link(asyncio.BufferedProtocol):
         self.record: LinkRecord | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
+        self.copies_writes = False  # set when the transport is known to copy what it is given at once
         self._wbuf: list[bytes | memoryview] = []
         self._wsize = 0  # bytes in _wbuf
         self._flush_handle: asyncio.Handle | None = None
@@ -95,6 +96,7 @@ class Link(asyncio.BufferedProtocol):
         from .streams import format_addr
         self.peer = format_addr(transport.get_extra_info("peername"))
         tls = transport.get_extra_info("ssl_object") is not None
+        self.copies_writes = tls  # TLS encrypts what it is given at once: queued slices need no copy
         self.record = self.stats.open_link(self.id, self.role, self.peer, tls=tls)
         self.link_made()
 
