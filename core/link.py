@@ -20,6 +20,7 @@ from . import frames as F
 from .channel import INITIAL_WINDOW, Channel
 from .config import ClientConfig, ServerConfig
 from .errors import ProtocolError
+from .read_arena import arena
 from .stats import CONNECTED, LinkRecord, Stats
 
 log = logging.getLogger("wmproxy.link")
@@ -31,8 +32,6 @@ V1_FEATURES = ("hb", "fc", "eof", "ports")
 # version 2: used only when both sides list them (the server in its ack, the client in its answer)
 EXT_FEATURES = (*V1_FEATURES, "meta", "rst", "status", "opts")
 LINK_WRITE_HIGH = 1024 * 1024
-READ_BUFFER = 256 * 1024  # the link reads into buffers of this size (BufferedProtocol)
-READ_MIN = 16 * 1024  # a fresh buffer once less than this is left in the current one
 MAX_CHANNELS = 16384  # open channels per link; a Create beyond is answered with a Close
 PRE_AUTH_READ = 4096  # read buffer of a link that has not logged in yet (a stranger's bytes)
 PRE_AUTH_MAX_FRAME = 1024  # largest frame before login: a Token is at most 524 bytes
@@ -81,8 +80,6 @@ class Link(asyncio.BufferedProtocol):
         self._hb_handle: asyncio.TimerHandle | None = None
         self._next_id = 1 if self.role == "client" else 2
         self._nonce = 0
-        self._rview = memoryview(bytearray(0))
-        self._rpos = 0
         self.max_frame = cfg.max_frame
         self.preauth = False  # a stranger until it logs in: small buffers, small frames, one frame at a time
         self.holding = False  # a decision on the last frame is pending: decode nothing more yet
@@ -104,19 +101,15 @@ class Link(asyncio.BufferedProtocol):
         if self.preauth:
             self._preauth_view = memoryview(bytearray(PRE_AUTH_READ))
             return self._preauth_view
-        free = len(self._rview) - self._rpos
-        if free < READ_MIN:
-            self._rview = memoryview(bytearray(READ_BUFFER))  # the old one lives while pieces of it do
-            self._rpos = 0
-        return self._rview[self._rpos:]
+        # after login: the thread's shared arena (core/read_arena.py); Data payloads are slices
+        # of it, valid for as long as they live, and an idle link holds no buffer at all
+        return arena().space()
 
     def buffer_updated(self, nbytes: int) -> None:
         if self.preauth:  # get_buffer gave a fresh small buffer: that is what arrived
             self._received(self._preauth_view[:nbytes], True)
             return
-        start = self._rpos
-        self._rpos = start + nbytes
-        self._received(self._rview[start:start + nbytes], True)
+        self._received(arena().take(nbytes), True)
 
     def data_received(self, data: bytes) -> None:
         """For callers that have bytes (the transports call get_buffer/buffer_updated)."""
