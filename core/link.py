@@ -40,6 +40,9 @@ PRE_AUTH_MAX_FRAME = 1024  # largest frame before login: a Token is at most 524 
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
 JOIN_SMALL = 4096  # a Data payload up to this size leaves in one piece with its header
 JOIN_FLUSH = 64 * 1024  # a flush up to this size is joined into one write (one TLS record run, one syscall)
+# queued this much, the link writes at once instead of at the end of the loop iteration: a bulk
+# sender's reads (the loop may make 32 in a row) then never pile up, nor pin their read arenas
+FLUSH_AT = 256 * 1024
 _ids = itertools.count(1)
 
 
@@ -252,7 +255,9 @@ class Link(asyncio.BufferedProtocol):
             wbuf.append(hdr)
             wbuf.append(data)
         self._wsize += n + F.HEADER_LEN
-        if self._flush_handle is None:
+        if self._wsize >= FLUSH_AT:
+            self.flush_now()
+        elif self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self._flush)
 
     def send_close(self, sock_map: int, reason: str, *, eof: bool = False, rst: bool = False) -> None:
