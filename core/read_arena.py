@@ -1,9 +1,10 @@
-"""One receive buffer that a thread's local sockets read into, reused once nothing points into it.
+"""One receive buffer that a thread's sockets read into, reused once nothing points into it.
 
 A plain ``asyncio.Protocol`` gets every read as a new ``bytes``: the event loop reads into a
 buffer of its own, then copies. For bulk traffic through a TLS link that copy was the largest
 single cost of the server after the encryption (7% of its CPU, ``perf``). Reading straight into
-an arena and handing on slices of it skips that copy.
+an arena and handing on slices of it skips that copy. The center link reads into it too: its
+Data payloads are slices of it, and a link gone idle holds no buffer of its own.
 
 A slice is valid for as long as it lives: the arena moves on and never rewrites bytes that a
 live ``memoryview`` can see. Python tells us when none is left: a ``bytearray`` cannot be
@@ -20,6 +21,7 @@ import threading
 ARENA_SIZE = 256 * 1024  # one read takes at most what is left of the arena
 MIN_READ = 16 * 1024  # a fresh arena once less than this is left (one TLS record's worth)
 SPARES = 3  # arenas kept for reuse; pinned ones beyond that are left to their slices
+_NO_VIEW = memoryview(b"")
 
 
 def _unexported(buf: bytearray) -> bool:
@@ -54,7 +56,7 @@ class ReadArena:
         return self._view[start:start + n]
 
     def _next(self) -> None:
-        self._view.release()  # our own view of it: only the slices handed out may keep it now
+        self._view = _NO_VIEW  # drop our own view of it: only the slices handed out may keep it now
         spares = self._spares
         spares.append(self._buf)
         for i, buf in enumerate(spares):
