@@ -19,9 +19,10 @@ pytestmark = pytest.mark.timeout(240)
 CHILD = textwrap.dedent("""
     import asyncio, hashlib, os, random, sys
     sys.path.insert(0, sys.argv[2])
-    from _util import echo_handler
+    from _util import echo_handler, until
+    from test_tls_link import client_cfg, server_cfg
     from core.client import CenterClient
-    from core.config import ClientConfig, ClientTls, MappingConfig, ServerConfig
+    from core.config import ClientTls
     from core.server import CenterServer
 
     CHANNELS, SIZE = 12, 3 << 20
@@ -48,21 +49,15 @@ CHILD = textwrap.dedent("""
     async def main():
         svc = await asyncio.start_server(echo_handler, "127.0.0.1", 0)
         port = svc.sockets[0].getsockname()[1]
-        srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p", tls=True,
-                                        map_tcp_bind="127.0.0.1:0"))
+        srv = CenterServer(server_cfg())
         await srv.start()
-        cli = CenterClient(ClientConfig(
-            server="127.0.0.1:%d" % srv.addresses["center"][1], username="u", password="p",
-            tls=ClientTls(enabled=True, known_hosts=os.path.join(sys.argv[3], "known_hosts")),
-            mappings=[MappingConfig(name="echo", mode="tcp", local_addr="127.0.0.1:%d" % port)]))
+        known = os.path.join(sys.argv[3], "known_hosts")
+        cli = CenterClient(client_cfg(srv, port, ClientTls(enabled=True, known_hosts=known)))
         await cli.start()
         try:
             await cli.wait_connected(10)
             assert cli.link.copies_writes, "the link is not TLS"
-            for _ in range(200):
-                if srv.router.for_mode("tcp"):
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: srv.router.for_mode("tcp"), "mapping announced")
             ok = await asyncio.gather(*(one(srv.addresses["tcp"], i) for i in range(CHANNELS)))
             print("intact", sum(ok), "of", CHANNELS, flush=True)
         finally:
