@@ -42,8 +42,8 @@ def test_proxy_channels_start_after_the_read_and_a_failing_one_is_closed_alone(m
                            if isinstance(fr, F.Close)]
             assert [c.sock_map for c in closes] == [3]
             assert sorted(started) == [1, 3, 5]  # 7 never started; 5 did, after 3 failed
-            links = [ln for ln in srv.links]
-            assert sorted(links[0].channels) == [1, 5]
+            (link,) = srv.links
+            assert sorted(link.channels) == [1, 5]
             w.close()
         finally:
             await srv.stop()
