@@ -138,7 +138,10 @@ class Upstream:
             out.clear()
 
     def deliver_eof(self) -> None:
+        tunnel = self.state == TUNNEL
         self._ended(reset=False)
+        if not tunnel:  # (an upgraded connection passes the half-close on; HTTP is done both ways)
+            self.channel.close("the local service closed the connection")
 
     def shutdown(self, reason: str, reset: bool = False) -> None:
         self._ended(reset=reset, reason=reason)

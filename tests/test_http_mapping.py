@@ -73,6 +73,51 @@ def test_http_mapping_by_host_with_curl(rules: list[str]) -> None:
     run(main(), 80)
 
 
+def test_a_service_that_closes_after_answering_leaves_no_channel_open() -> None:
+    """A service that ends its keep-alive connections itself (its own idle timeout, or one answer
+    per connection): the channel and the client's connection to it close at once, while the
+    public connection stays open, and do not wait for the link to end."""
+
+    async def main() -> None:
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await r.readuntil(b"\r\n\r\n")
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await w.drain()
+            await asyncio.sleep(0.1)
+            w.close()
+
+        svc = await asyncio.start_server(handle, "127.0.0.1", 0)
+        srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p", map_http_bind="127.0.0.1:0"))
+        await srv.start()
+        cli = CenterClient(ClientConfig(
+            server="%s:%d" % srv.addresses["center"], username="u", password="p",
+            mappings=[MappingConfig(name="web", mode="http", domain="app.test",
+                                    local_addr="127.0.0.1:%d" % svc.sockets[0].getsockname()[1])]))
+        await cli.start()
+        try:
+            await cli.wait_connected(10)
+            await until(lambda: srv.router.for_host("http", "app.test"), "mapping announced")
+
+            def live(stats) -> int:  # type: ignore[no-untyped-def]
+                return len([c for c in stats.snapshot().channels if not c.ended])
+
+            publics = []
+            for _ in range(5):
+                r, w = await asyncio.open_connection(*srv.addresses["http"])
+                w.write(b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n")
+                assert (await asyncio.wait_for(r.readuntil(b"ok"), 10)).startswith(b"HTTP/1.1 200")
+                publics.append(w)
+            await until(lambda: live(cli.stats) == 0 and live(srv.stats) == 0, "every channel closed")
+            for w in publics:
+                w.close()
+        finally:
+            await cli.stop()
+            await srv.stop()
+            svc.close()
+
+    run(main(), 60)
+
+
 def test_local_service_down_reports_close_reason() -> None:
     async def main() -> None:
         with HttpTarget() as target:
