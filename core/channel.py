@@ -72,6 +72,11 @@ class Channel:
         self._paused_link = False
         self._backlogged = False
 
+    @property
+    def source_paused(self) -> bool:
+        """The endpoint is told to stop reading (no credit left, or the link's buffer is full)."""
+        return self._paused_credit or self._paused_link
+
     # ------------------------------------------------------------ endpoint side
     def attach(self, endpoint: Endpoint) -> None:
         """Connect the local end; flush what arrived meanwhile."""

@@ -35,8 +35,26 @@ def wire_mappings(mappings: list[MappingConfig]) -> tuple[tuple[F.MappingEntry, 
 
 
 def wire_options(mappings: list[MappingConfig]) -> tuple[tuple[str, str], ...]:
-    """Per-mapping options the server needs (extension ``opts``): ``h2`` for HTTP/2 https mappings."""
-    return tuple((m.name, "h2") for m in mappings if m.enabled and m.http2 and m.mode == "https")
+    """Per-mapping options the server needs (extension ``opts``).
+
+    ``h2``: an HTTP/2 https mapping. ``reuse``: an http/https mapping whose channel (and our
+    connection to its local service) may carry the next public connection's requests after a
+    complete answer (``core/idle_channels.py``; each new public client is announced with a
+    ``Create`` flagged ``AGAIN``). Not offered with a PROXY header, which only the first public
+    client of a connection could have, nor for h2c services (their connections are spliced).
+    """
+    out = []
+    for m in mappings:
+        if not m.enabled or m.mode not in ("http", "https"):
+            continue
+        opts = []
+        if m.http2 and m.mode == "https":
+            opts.append("h2")
+        if not m.proxy_protocol and not m.http2:
+            opts.append("reuse")
+        if opts:
+            out.append((m.name, ",".join(opts)))
+    return tuple(out)
 
 
 class ClientLink(Link):
@@ -123,6 +141,17 @@ class ClientLink(Link):
         if self.peer_ext and (ports or options or always):
             flag = F.Flag.PORTS | (F.Flag.OPTS if options else 0)
             self.send(F.Mapping(entries, ports, flag=flag, options=options))
+
+    def on_again(self, fr: F.Create) -> None:
+        """The server carries a new public connection over an open mapping channel (option reuse):
+        the channel's traffic row and its inspector name the new public client from now on."""
+        ch = self.channels.get(fr.sock_map)
+        if ch is None or fr.sock_map & 1 == self._next_id & 1:
+            return  # closed meanwhile (its Close is on the way to the server), or not the server's
+        ch.record.peer = fr.peer or "unknown"
+        again = getattr(ch.endpoint, "again", None)
+        if again is not None:
+            again(ch.record.peer)
 
     def on_create(self, fr: F.Create) -> None:
         """The server routes a public connection to us: find the mapping, dial it."""

@@ -61,6 +61,7 @@ class Flag(IntFlag):
     PORTS = 0x40  # on Mapping: a block of per-mapping public ports follows
     OPTS = 0x20  # on Mapping: a block of per-mapping options follows (after the ports block)
     META = 0x40  # on Create: mode, public peer and public destination addresses follow the domain
+    AGAIN = 0x20  # on Create (mapping option reuse): this open channel carries a new public connection
     EXT = 0x80  # on Token/Mapping from a client: "I speak the extensions"; on Create: extension channel
 
 

@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING
 from . import http1
 from .channel import Channel
 from .http1 import CLOSE, NONE, BodyReader, HttpError
-from .http_scan import RequestInfo, scan_request, scan_response
+from .http_scan import RequestInfo, scan_request, scan_response, without_connection_close
 from .streams import format_addr, reset_transport
 
 if TYPE_CHECKING:
+    from .idle_channels import IdleChannels
     from .mapping import MappingListeners
     from .router import Route
 
@@ -46,6 +47,7 @@ log = logging.getLogger("wmproxy.mapping")
 HEAD, BODY, UPGRADE_WAIT, TUNNEL, DONE = "head", "body", "upgrade-wait", "tunnel", "done"
 MAX_PIPELINED = 16  # requests forwarded ahead of their answers before reading pauses
 MAX_CHANNELS = 8  # channels one public connection keeps open (one per mapping it used)
+RESENDABLE = frozenset(("GET", "HEAD", "OPTIONS"))  # without a body: may go again on a new channel
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,21 @@ class Upstream:
     Implements the channel ``Endpoint`` protocol. Tracks each response to its
     end (``scan_response`` + ``BodyReader``), rewriting heads when the mapping
     has rules, and reports each completed exchange to its ``PublicHttp``.
+    Between public connections it may be kept (``conn`` is None meanwhile,
+    ``core/idle_channels.py``) and taken again by another one.
     """
 
-    __slots__ = ("conn", "route", "channel", "rules", "pending", "rbuf", "state", "body", "started", "closed", "out",
-                 "final")
+    __slots__ = ("conn", "route", "entry", "channel", "rules", "pending", "rbuf", "state", "body", "started", "closed",
+                 "out", "final", "spent", "replay", "parked_at", "pool")
 
     def __init__(self, conn: "PublicHttp", route: "Route") -> None:
-        self.conn = conn
+        self.conn: PublicHttp | None = conn
         self.route = route
+        self.entry = route.entry  # the mapping as it was when the channel opened (its client connected for it)
+        self.spent = False  # a request asked the service to close after its answer: never kept
+        self.replay: bytes | None = None  # the first request on a kept channel, until its answer begins
+        self.parked_at = 0.0
+        self.pool: IdleChannels | None = None  # while kept
         self.rules = route.entry.headers
         self.pending: collections.deque[tuple[str, bool]] = collections.deque()  # (method, asked to upgrade)
         self.rbuf = bytearray()
@@ -104,6 +113,12 @@ class Upstream:
     def deliver(self, data: bytes | memoryview) -> None:
         if self.closed:
             return
+        if self.conn is None:  # kept between connections: nobody asked
+            log.info("http mapping %r: the local service sent %d bytes to a kept connection; closing",
+                     self.route.entry.name, len(data))
+            self.discard("unasked bytes", reset=True)
+            return
+        self.replay = None
         n = len(data)
         if self.state == HEAD and not self.rbuf and self.pending and not self.rules and type(data) is bytes:
             # the usual delivery: exactly one whole answer, forwarded as it came, in one write
@@ -147,10 +162,12 @@ class Upstream:
         self._ended(reset=reset, reason=reason)
 
     def pause_source(self) -> None:
-        self.conn.pause("channel")
+        if self.conn is not None:
+            self.conn.pause("channel")
 
     def resume_source(self) -> None:
-        self.conn.resume("channel")
+        if self.conn is not None:
+            self.conn.resume("channel")
 
     # ---- answers
     def _body(self, data: bytes | memoryview) -> None:
@@ -258,8 +275,14 @@ class Upstream:
             return
         self.closed = True
         conn = self.conn
+        if conn is None:  # a kept channel ended (the service's idle timeout, the link): nothing lost
+            if self.pool is not None:
+                self.pool.drop(self)
+            return
         conn.forget(self)
         self.flush()
+        if self.replay is not None and len(self.pending) == 1 and not self.started and conn.resend(self, self.replay):
+            return  # a kept channel was gone before its first answer: the request went on a new one
         if self.state == TUNNEL:
             if reset:
                 conn.abort()
@@ -284,8 +307,46 @@ class Upstream:
     def close(self, reset: bool = False) -> None:
         if not self.closed:
             self.closed = True
-            self.conn.forget(self)
+            if self.conn is not None:
+                self.conn.forget(self)
             self.channel.close("public connection closed", reset=reset)
+
+    # ---- kept between public connections
+    def keepable(self) -> bool:
+        """At a request boundary, with the service still expecting more: the channel may be kept."""
+        conn = self.conn
+        ch = self.channel
+        return (not self.closed and not self.spent and not self.final and self.state == HEAD and not self.pending
+                and not self.rbuf and not self.out and "reuse" in self.route.options
+                and self.entry is self.route.entry and self.route.link.alive
+                and not (ch.closed or ch.eof_received or ch.eof_sent)
+                and conn is not None and not (conn.cur is self and conn.state in (BODY, UPGRADE_WAIT, TUNNEL)))
+
+    def park(self, pool: "IdleChannels") -> None:
+        assert self.conn is not None
+        self.conn.forget(self)
+        self.conn = None
+        self.pool = pool
+        self.channel.local_backlogged(False)  # the credit the public socket held back goes to the peer
+
+    def rebind(self, conn: "PublicHttp") -> None:
+        """Taken again by ``conn``: its answers go there from now on."""
+        self.conn = conn
+        self.pool = None
+        self.final = False
+        e = self.route.entry
+        self.route.link.send_again(self.channel, e.domain or e.name, e.mode, conn.peer, conn.dest)
+        if self.channel.source_paused:
+            conn.pause("channel")
+
+    def discard(self, why: str, reset: bool = False) -> None:
+        """Close a kept channel (idle too long, its mapping changed, the server stops)."""
+        if self.pool is not None:
+            self.pool.drop(self)
+            self.pool = None
+        if not self.closed:
+            self.closed = True
+            self.channel.close(why, reset=reset)
 
     # ---- requests (called by PublicHttp)
     def send(self, data: bytes | memoryview) -> None:
@@ -402,7 +463,10 @@ class PublicHttp(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         for up in list(self.upstreams.values()):
-            up.close(reset=exc is not None)
+            if exc is not None:
+                up.close(reset=True)
+            else:
+                self._release(up)
         self.upstreams.clear()
         self.listeners.forget_conn(self)
 
@@ -484,11 +548,18 @@ class PublicHttp(asyncio.Protocol):
         if self.outstanding and up is not self.cur:
             self._hold()  # answers of another mapping are still on their way: keep the order
             return False
+        kept = False
+        reuse = "reuse" in route.options
         if up is None:
             if len(self.upstreams) >= MAX_CHANNELS:
-                oldest = next(iter(self.upstreams.values()))
-                oldest.close()
-            up = Upstream(self, route)
+                self._release(next(iter(self.upstreams.values())))
+            if reuse and info.body == NONE and info.method in RESENDABLE:
+                up = self.listeners.idle.take(route)
+            if up is not None:
+                up.rebind(self)
+                kept = True
+            else:
+                up = Upstream(self, route)
             self.upstreams[id(route)] = up
         self.cur = up
         if up.rules:
@@ -503,6 +574,15 @@ class PublicHttp(asyncio.Protocol):
             raw: bytes = head.serialize()
         else:
             raw = bytes(self.buf[info.skip:info.head_len])
+        if not info.keep_alive and reuse:
+            # Connection: close is this hop's business (we close after the answer), not the service's
+            kept_head = without_connection_close(raw) if info.version == (1, 1) else None
+            if kept_head is not None:
+                raw = kept_head
+            else:
+                up.spent = True
+        if kept:
+            up.replay = raw
         del self.buf[:info.head_len]
         up.pending.append((info.method, info.upgrade))
         self.outstanding += 1
@@ -592,6 +672,31 @@ class PublicHttp(asyncio.Protocol):
         if self.upstreams.get(id(up.route)) is up:
             del self.upstreams[id(up.route)]
 
+    def resend(self, old: Upstream, head: bytes) -> bool:
+        """``old`` was a kept channel that closed before answering its first request (``head``,
+        which has no body): send it on a new channel. False when the mapping's client is gone."""
+        if self._closed or not old.route.link.alive:
+            return False
+        log.debug("http mapping %r: a kept channel was closed by the service; sending the request again",
+                  old.route.entry.name)
+        up = Upstream(self, old.route)
+        up.pending = old.pending
+        up.spent = old.spent
+        self.upstreams[id(up.route)] = up
+        if self.cur is old:
+            self.cur = up
+        if self._pend_up is old:
+            self._pend_up = up
+        up.send(head)
+        return True
+
+    def _release(self, up: Upstream) -> None:
+        """This connection is done with ``up``: keep it for the next connection, or close it."""
+        if up.keepable() and self.listeners.idle.park(up):
+            up.park(self.listeners.idle)
+        else:
+            up.close()
+
     # ------------------------------------------------------------ flow and lifetime
     def pause(self, why: str) -> None:
         if not self._pauses and self.transport is not None:
@@ -678,8 +783,9 @@ class PublicHttp(asyncio.Protocol):
             return
         self._closed = True
         self._stop_timer()
+        self._flush_up()
         for up in list(self.upstreams.values()):
-            up.close()
+            self._release(up)
         if self.transport is not None:
             self.transport.close()
 

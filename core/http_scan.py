@@ -267,5 +267,24 @@ def scan_response(buf: bytes | bytearray, method: str, max_head: int = MAX_HEAD,
     return ResponseInfo(status, version, body, length, _keep_alive(version, conn), end)
 
 
+_CONNECTION_LINE = re.compile(rb"\r?\nconnection:([^\r\n]*)", re.I)
+
+
+def without_connection_close(head: bytes) -> bytes | None:
+    """A validated request head whose only Connection header says just ``close`` -> the same head
+    without that header; None for any other Connection header (or several of them).
+
+    A reverse proxy that keeps its upstream connection for the next client (upstream keep-alive)
+    must not pass on a client's ``Connection: close``: it is hop-by-hop, and the service would
+    close the connection we mean to keep. Anything more in the header (other connection options
+    name headers that are hop-by-hop too) is left alone, and that channel is not kept.
+    """
+    found = list(_CONNECTION_LINE.finditer(head))
+    if len(found) != 1 or found[0].group(1).strip(b" \t").lower() != b"close":
+        return None
+    m = found[0]
+    return head[:m.start()] + head[m.end():]
+
+
 __all__ = ["CHUNKED", "CLOSE", "LENGTH", "MAX_HEADERS", "NONE", "RequestInfo", "ResponseInfo",
-           "scan_request", "scan_response"]
+           "scan_request", "scan_response", "without_connection_close"]

@@ -222,6 +222,9 @@ class Link(asyncio.BufferedProtocol):
                 self.send(F.Ping(fr.nonce, F.Flag.ACK))  # type: ignore[union-attr]
             return
         if kind == F.Kind.CREATE:
+            if fr.flag & F.Flag.AGAIN:
+                self.on_again(fr)  # type: ignore[arg-type]
+                return
             if fr.sock_map == 0 or fr.sock_map in self.channels:
                 raise ProtocolError(f"Create for channel {fr.sock_map}, which is reserved or in use")
             if (fr.sock_map & 1) == (self._next_id & 1):
@@ -326,6 +329,18 @@ class Link(asyncio.BufferedProtocol):
         else:
             self.send(F.Create(cid, domain, flag))  # before the channel's Window grant
         return self._new_channel(cid, ext, kind, name, peer, target)
+
+    def send_again(self, ch: Channel, domain: str | None, mode: str, peer: str, dest: str) -> None:
+        """Tell the peer that open channel ``ch`` now carries a new public connection (``Create``
+        flagged ``AGAIN``; only to a client that offered mapping option ``reuse``)."""
+        ch.record.peer = peer
+        if self.has("meta"):
+            self.send(F.Create(ch.id, domain, F.Flag.EXT | F.Flag.META | F.Flag.AGAIN, 0, mode,
+                               F.cut_short(peer), F.cut_short(dest)))
+
+    def on_again(self, fr: F.Create) -> None:
+        """A ``Create`` flagged ``AGAIN``: only a server sends it, for a channel it opened."""
+        raise ProtocolError(f"Create flagged AGAIN for channel {fr.sock_map}: only a server sends it")
 
     def accept_channel(self, frame: F.Create, *, kind: str, name: str, peer: str, target: str) -> Channel:
         """Register a channel the peer opened."""

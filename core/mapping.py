@@ -24,6 +24,7 @@ from . import frames as F
 from .channel import SocketEndpoint
 from .config import addr_of
 from .http_mapping import HttpLimits, PublicHttp
+from .idle_channels import IdleChannels
 from .proxy_gate import ProxyGate, parse_networks
 from .streams import format_addr
 from .tls_transport import TlsProtocol
@@ -98,6 +99,7 @@ class MappingListeners:
         self._port_errors: dict[tuple["ServerLink", int], str] = {}  # why a link's remote_port is not open
         self._tasks: set[asyncio.Task] = set()
         self._tcp_host = "0.0.0.0"
+        self.idle = IdleChannels()  # http/https mapping channels kept between public connections
 
     async def start(self) -> None:
         cfg = self.server.cfg
@@ -206,6 +208,7 @@ class MappingListeners:
         return h1
 
     async def stop(self) -> None:
+        self.idle.clear()
         for srv in self._servers.values():
             srv.close()
         for *_, srv in self._port_servers.values():

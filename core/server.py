@@ -16,6 +16,7 @@ from .channel import Channel, ChannelStream
 from .config import ServerConfig, addr_of
 from .errors import ConfigError, WmproxyError
 from .http_proxy import credentials_match
+from .idle_channels import IdleChannels
 from .ratelog import ThrottledLog, sanitize
 from .throttle import AuthThrottle
 from .link import EXT_FEATURES, V1_FEATURES, Link, ext_token, parse_ext_token
@@ -344,6 +345,11 @@ class CenterServer:
         return bool(self.cfg.username or self.cfg.password)
 
     # ------------------------------------------------------------ lifecycle
+    @property
+    def kept_channels(self) -> "IdleChannels | None":
+        """The http/https mapping channels kept between public connections (None before start)."""
+        return self._mapping.idle if self._mapping is not None else None
+
     async def start(self) -> None:
         from .mapping import MappingListeners
 

@@ -140,3 +140,20 @@ def test_the_fast_path_agrees_with_the_general_one(fields, method, version, targ
     except HttpError as e:
         slow_o = ("error", e.status)
     assert fast_o == slow_o
+
+
+@pytest.mark.parametrize("head, kept", [
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX: 1\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nconnection:CLOSE \t\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, x-a\r\nX-A: 1\r\n\r\n", None),  # names a hop header
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nConnection: close\r\n\r\n", None),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n", None),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX-Connection: close\r\n\r\n", None),
+])
+def test_without_connection_close_drops_only_a_lone_close(head: bytes, kept: bytes | None) -> None:
+    from core.http_scan import without_connection_close
+
+    assert without_connection_close(head) == kept
+    if kept is not None:  # still one valid head, now keep-alive
+        info = scan_request(kept)
+        assert info is not None and info.keep_alive and info.head_len == len(kept)

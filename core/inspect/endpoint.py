@@ -27,6 +27,11 @@ class InspectingEndpoint(SocketEndpoint):
             ring.add, tunnel_name=tunnel_name, remote_addr=remote_addr, target=target,
             body_limit=ring.body_limit, admit=ring.admit)
 
+    def again(self, remote_addr: str) -> None:
+        """The server carries another public client's requests on this connection from now on."""
+        if self.observer is not None:
+            self.observer.remote_addr = remote_addr
+
     def _drop_observer(self) -> None:
         # never the exception text: it could quote captured bytes, and capture stays out of logs
         log.debug("capture stopped on channel %s after an internal error", getattr(self.channel, "id", "?"))
