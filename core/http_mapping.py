@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from . import http1
 from .channel import Channel
 from .http1 import CLOSE, NONE, BodyReader, HttpError
-from .http_scan import RequestInfo, scan_request, scan_response, without_connection_close
+from .http_scan import RequestInfo, scan_request, scan_response, with_connection_close, without_connection_close
 from .streams import format_addr, reset_transport
 
 if TYPE_CHECKING:
@@ -98,7 +98,8 @@ class Upstream:
         self.parked_at = 0.0
         self.pool: IdleChannels | None = None  # while kept
         self.rules = route.entry.headers
-        self.pending: collections.deque[tuple[str, bool]] = collections.deque()  # (method, asked to upgrade)
+        # (method, asked to upgrade, its answer must say Connection: close: the request's was not passed on)
+        self.pending: collections.deque[tuple[str, bool, bool]] = collections.deque()
         self.rbuf = bytearray()
         self.state = HEAD
         self.body: BodyReader | None = None
@@ -122,7 +123,7 @@ class Upstream:
         n = len(data)
         if self.state == HEAD and not self.rbuf and self.pending and not self.rules and type(data) is bytes:
             # the usual delivery: exactly one whole answer, forwarded as it came, in one write
-            method = self.pending[0][0]
+            method, _, say_close = self.pending[0]
             try:
                 info = scan_response(data, method, self.conn.limits.max_head, self.conn.limits.max_headers)
             except HttpError:
@@ -130,6 +131,8 @@ class Upstream:
             if info is not None and method != "CONNECT" and info.whole_in(n):
                 self.final = not info.keep_alive
                 self.pending.popleft()
+                if say_close and info.keep_alive:
+                    data = with_connection_close(data[:info.head_len]) + data[info.head_len:]
                 self.conn.write(data)
                 self.channel.consumed(n)
                 self.conn.answered(self)
@@ -204,7 +207,7 @@ class Upstream:
                          self.route.entry.name, len(self.rbuf))
                 self.close(reset=True)
                 return
-            method, upgrade = self.pending[0]
+            method, upgrade, say_close = self.pending[0]
             try:
                 info = scan_response(self.rbuf, method, conn.limits.max_head, conn.limits.max_headers)
             except HttpError as e:
@@ -223,6 +226,8 @@ class Upstream:
                 raw = head.serialize()
             else:
                 raw = bytes(self.rbuf[:info.head_len])
+            if say_close and info.keep_alive and info.status >= 200:
+                raw = with_connection_close(raw)
             del self.rbuf[:info.head_len]
             self.out.append(raw)
             self.started = True
@@ -574,17 +579,19 @@ class PublicHttp(asyncio.Protocol):
             raw: bytes = head.serialize()
         else:
             raw = bytes(self.buf[info.skip:info.head_len])
+        say_close = False
         if not info.keep_alive and reuse:
-            # Connection: close is this hop's business (we close after the answer), not the service's
+            # Connection: close is this hop's business (we close after the answer and say so in it),
+            # not the service's
             kept_head = without_connection_close(raw) if info.version == (1, 1) else None
             if kept_head is not None:
-                raw = kept_head
+                raw, say_close = kept_head, True
             else:
                 up.spent = True
         if kept:
             up.replay = raw
         del self.buf[:info.head_len]
-        up.pending.append((info.method, info.upgrade))
+        up.pending.append((info.method, info.upgrade, say_close))
         self.outstanding += 1
         self._to(up, raw)
         if not info.keep_alive:

@@ -286,5 +286,14 @@ def without_connection_close(head: bytes) -> bytes | None:
     return head[:m.start()] + head[m.end():]
 
 
+def with_connection_close(head: bytes) -> bytes:
+    """A validated response head that says ``Connection: close`` (any Connection header replaced):
+    the answer to a request whose ``Connection: close`` was not passed on, so the client knows
+    that this hop closes after it (RFC 9112, 9.6) and does not send another request first."""
+    head = _CONNECTION_LINE.sub(b"", head)
+    head = head[:-2] if head.endswith(b"\r\n") else head[:-1]  # the empty line that ends the head
+    return head + b"Connection: close\r\n\r\n"
+
+
 __all__ = ["CHUNKED", "CLOSE", "LENGTH", "MAX_HEADERS", "NONE", "RequestInfo", "ResponseInfo",
-           "scan_request", "scan_response", "without_connection_close"]
+           "scan_request", "scan_response", "with_connection_close", "without_connection_close"]

@@ -268,6 +268,8 @@ def test_an_https_client_per_request_gets_its_own_answer_through_a_kept_channel(
             for i in range(10):
                 out = await loop.run_in_executor(None, one, i)
                 assert out.endswith(b"A /%d" % i), out
+                # its Connection: close stayed with us, and the answer says that we close
+                assert out.lower().count(b"\r\nconnection: close\r\n") == 1, out
             assert svc.conns == 1
         svc.close()
 

@@ -157,3 +157,17 @@ def test_without_connection_close_drops_only_a_lone_close(head: bytes, kept: byt
     if kept is not None:  # still one valid head, now keep-alive
         info = scan_request(kept)
         assert info is not None and info.keep_alive and info.head_len == len(kept)
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n",
+    b"HTTP/1.1 200 OK\nContent-Length: 2\n\n",
+])
+def test_with_connection_close_makes_an_answer_say_close(head: bytes) -> None:
+    from core.http_scan import with_connection_close
+
+    out = with_connection_close(head)
+    info = scan_response(out, "GET")
+    assert info is not None and not info.keep_alive and info.length == 2 and info.head_len == len(out)
+    assert out.lower().count(b"connection:") == 1
