@@ -148,7 +148,7 @@ class ClientLink(Link):
         ch = self.channels.get(fr.sock_map)
         if ch is None or fr.sock_map & 1 == self._next_id & 1:
             return  # closed meanwhile (its Close is on the way to the server), or not the server's
-        ch.record.peer = fr.peer or "unknown"
+        self.stats.channel_again(ch.record, fr.peer or "unknown")
         again = getattr(ch.endpoint, "again", None)
         if again is not None:
             again(ch.record.peer)

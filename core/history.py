@@ -229,6 +229,8 @@ class HistoryRecorder:
             self._keys[rec.key] = key
             self._seen[rec.key] = (0, 0)
             self._add(key, 0, 0, 1, time.time())
+        elif event == "channel_again":  # a kept channel's next public connection
+            self._add(self._keys.get(rec.key) or self._key_of(rec), 0, 0, 1, time.time())
         elif event == "channel_close":
             key = self._keys.pop(rec.key, None) or self._key_of(rec)
             up0, down0 = self._seen.pop(rec.key, (0, 0))

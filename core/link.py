@@ -333,7 +333,7 @@ class Link(asyncio.BufferedProtocol):
     def send_again(self, ch: Channel, domain: str | None, mode: str, peer: str, dest: str) -> None:
         """Tell the peer that open channel ``ch`` now carries a new public connection (``Create``
         flagged ``AGAIN``; only to a client that offered mapping option ``reuse``)."""
-        ch.record.peer = peer
+        self.stats.channel_again(ch.record, peer)
         if self.has("meta"):
             self.send(F.Create(ch.id, domain, F.Flag.EXT | F.Flag.META | F.Flag.AGAIN, 0, mode,
                                F.cut_short(peer), F.cut_short(dest)))

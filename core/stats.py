@@ -109,6 +109,12 @@ class Stats:
         self._emit("channel_open", rec)
         return rec
 
+    def channel_again(self, rec: ChannelRecord, peer: str) -> None:
+        """An open (kept) mapping channel carries a new public connection from ``peer``: for the
+        traffic history that is one more connection, as a channel of its own would have been."""
+        rec.peer = peer
+        self._emit("channel_again", rec)
+
     def close_channel(self, rec: ChannelRecord, reason: str = "") -> None:
         if rec.state == CLOSED:
             return

@@ -102,7 +102,7 @@ def test_two_servers_behind_haproxy_survive_a_kill_and_see_real_client_addresses
                           MappingConfig("raw", "tcp", f"127.0.0.1:{pp.port}", proxy_protocol="v2")]))
             per_link: dict[str, int] = {}
             cli.stats.subscribe(lambda ev, rec: per_link.__setitem__(rec.link, per_link.get(rec.link, 0) + 1)
-                                if ev == "channel_close" and rec.kind == "mapping" else None)
+                                if ev in ("channel_open", "channel_again") and rec.kind == "mapping" else None)
             await cli.start()
             try:
                 await until(lambda: all(u.connected and u.mapping_status for u in cli.uplinks), "both links", 15)
