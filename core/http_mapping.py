@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING
 from . import http1
 from .channel import Channel
 from .http1 import CLOSE, NONE, BodyReader, HttpError
-from .http_scan import RequestInfo, scan_request, scan_response, with_connection_close, without_connection_close
+from .http_scan import (RequestInfo, binds_connection, scan_request, scan_response, with_connection_close,
+                        without_connection_close)
 from .streams import format_addr, reset_transport
 
 if TYPE_CHECKING:
@@ -131,6 +132,8 @@ class Upstream:
             if info is not None and method != "CONNECT" and info.whole_in(n):
                 self.final = not info.keep_alive
                 self.pending.popleft()
+                if info.status == 401 and binds_connection(data[:info.head_len]):
+                    self.spent = True  # NTLM / Negotiate: the login would hold for the next caller too
                 if say_close and info.keep_alive:
                     data = with_connection_close(data[:info.head_len]) + data[info.head_len:]
                 self.conn.write(data)
@@ -228,6 +231,8 @@ class Upstream:
                 raw = bytes(self.rbuf[:info.head_len])
             if say_close and info.keep_alive and info.status >= 200:
                 raw = with_connection_close(raw)
+            if info.status == 401 and binds_connection(raw):
+                self.spent = True  # NTLM / Negotiate: the login would hold for the next caller too
             del self.rbuf[:info.head_len]
             self.out.append(raw)
             self.started = True
@@ -580,6 +585,8 @@ class PublicHttp(asyncio.Protocol):
         else:
             raw = bytes(self.buf[info.skip:info.head_len])
         say_close = False
+        if reuse and binds_connection(raw):
+            up.spent = True  # a connection-bound login (NTLM, Negotiate): this channel is its caller's only
         if not info.keep_alive and reuse:
             # Connection: close is this hop's business (we close after the answer and say so in it),
             # not the service's

@@ -286,6 +286,16 @@ def without_connection_close(head: bytes) -> bytes | None:
     return head[:m.start()] + head[m.end():]
 
 
+_CONNECTION_AUTH = re.compile(rb"\n(?:proxy-)?(?:authorization|www-authenticate|proxy-authenticate):[ \t]*"
+                              rb"(?:ntlm|negotiate)\b", re.I)
+
+
+def binds_connection(head: bytes | bytearray) -> bool:
+    """A head of an authentication scheme whose login holds for the TCP connection (NTLM,
+    Negotiate): a connection that carried one must never carry another client's requests."""
+    return _CONNECTION_AUTH.search(head) is not None
+
+
 def with_connection_close(head: bytes) -> bytes:
     """A validated response head that says ``Connection: close`` (any Connection header replaced):
     the answer to a request whose ``Connection: close`` was not passed on, so the client knows
@@ -296,4 +306,5 @@ def with_connection_close(head: bytes) -> bytes:
 
 
 __all__ = ["CHUNKED", "CLOSE", "LENGTH", "MAX_HEADERS", "NONE", "RequestInfo", "ResponseInfo",
-           "scan_request", "scan_response", "with_connection_close", "without_connection_close"]
+           "binds_connection", "scan_request", "scan_response", "with_connection_close",
+           "without_connection_close"]

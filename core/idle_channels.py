@@ -10,7 +10,9 @@ we, with the same safety rules:
 * a channel is kept only at a request boundary: every request sent on it has
   its whole answer, the service did not say it closes, the client's request
   did not ask it to (a ``Connection: close`` is not passed on for kept
-  channels, see ``http_scan.without_connection_close``), no upgrade;
+  channels, see ``http_scan.without_connection_close``), no upgrade, and no
+  NTLM or Negotiate login was seen on it (those hold for the TCP connection,
+  as HAProxy's ``http-reuse`` also knows);
 * only for mappings whose client offers it (mapping option ``reuse``, which
   our client sets unless the mapping sends a PROXY header per connection: a
   legacy client never sees a channel carry two public connections);

@@ -140,7 +140,8 @@ def test_a_kept_channel_the_service_closed_meanwhile_sends_the_request_again(tmp
     run(main(), 60)
 
 
-@pytest.mark.parametrize("case", ["service-says-close", "http10", "more-connection-options", "cut-body"])
+@pytest.mark.parametrize("case", ["service-says-close", "http10", "more-connection-options", "cut-body",
+                                  "ntlm-answer", "negotiate-request"])
 def test_a_channel_is_not_kept_unless_the_service_expects_more(tmp_path, case) -> None:
     async def main() -> None:
         conns = [0]
@@ -152,7 +153,10 @@ def test_a_channel_is_not_kept_unless_the_service_expects_more(tmp_path, case) -
                     head = await r.readuntil(b"\r\n\r\n")
                     close = b"Connection: close\r\n" if case == "service-says-close" else b""
                     # answers early, before the request's body is in (as a 413 or a redirect does)
-                    w.write(b"HTTP/1.1 200 OK\r\n%sContent-Length: 2\r\n\r\nok" % close)
+                    if case == "ntlm-answer":  # a login that holds for this TCP connection
+                        w.write(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\nContent-Length: 2\r\n\r\nok")
+                    else:
+                        w.write(b"HTTP/1.1 200 OK\r\n%sContent-Length: 2\r\n\r\nok" % close)
                     await w.drain()
                     if b"Content-Length: 100" in head:
                         await r.readexactly(100)
@@ -169,11 +173,13 @@ def test_a_channel_is_not_kept_unless_the_service_expects_more(tmp_path, case) -
                    "more-connection-options": b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close, x-a\r\n"
                                               b"X-A: 1\r\n\r\n",
                    "cut-body": b"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\nConnection: close\r\n"
-                               b"\r\n" + b"x" * 10}[case]
+                               b"\r\n" + b"x" * 10,
+                   "ntlm-answer": b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+                   "negotiate-request": b"GET / HTTP/1.1\r\nHost: a.test\r\nAuthorization: Negotiate YIIx\r\n\r\n"}[case]
             r, w = await asyncio.open_connection(*addr)
             w.write(req)
             head = await asyncio.wait_for(r.readuntil(b"ok"), 10)
-            assert head.startswith(b"HTTP/1.1 200 OK")
+            assert head.startswith(b"HTTP/1.1 401" if case == "ntlm-answer" else b"HTTP/1.1 200 OK")
             w.close()  # (cut-body: the client goes while its body is on its way)
             await until(lambda: not open_channels(cli), "the channel closed")
             assert len(srv.kept_channels) == 0

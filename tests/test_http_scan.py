@@ -171,3 +171,17 @@ def test_with_connection_close_makes_an_answer_say_close(head: bytes) -> None:
     info = scan_response(out, "GET")
     assert info is not None and not info.keep_alive and info.length == 2 and info.head_len == len(out)
     assert out.lower().count(b"connection:") == 1
+
+
+@pytest.mark.parametrize("head, bound", [
+    (b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: NTLM TlRMTVNT\r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nauthorization:negotiate YII\r\n\r\n", True),
+    (b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n", True),
+    (b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=x\r\nContent-Length: 0\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ntlm\r\n\r\n", False),
+    (b"GET /ntlm HTTP/1.1\r\nHost: a\r\nX-Note: Authorization: NTLM\r\n\r\n", False),
+])
+def test_binds_connection_finds_connection_bound_logins(head: bytes, bound: bool) -> None:
+    from core.http_scan import binds_connection
+
+    assert binds_connection(head) is bound
