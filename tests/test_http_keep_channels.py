@@ -47,6 +47,7 @@ def test_new_public_connections_ride_one_kept_channel_to_one_service_connection(
         with Nginx(tmp_path, SITE) as nginx:
             m = MappingConfig("a", mode, f"127.0.0.1:{nginx.port('svc')}", domain="a.test")
             async with tunnel(tmp_path, m) as (srv, cli):
+                srv.kept_channels.idle_timeout = 60  # (a slow machine must not age them out between steps)
                 port = srv.addresses[mode][1]
                 for i in range(8):
                     extra = ("Connection: close",) if i % 2 else ()
@@ -72,6 +73,7 @@ def test_sites_alternating_over_new_connections_each_get_their_own_service(tmp_p
         a, b = await tagged_http("A"), await tagged_http("B")
         async with tunnel(tmp_path, MappingConfig("a", "http", server_addr(a), domain="a.test"),
                           MappingConfig("b", "http", server_addr(b), domain="b.test")) as (srv, cli):
+            srv.kept_channels.idle_timeout = 60  # (a slow machine must not age them out between steps)
             port = srv.addresses["http"][1]
             for i in range(12):
                 site = "ab"[i % 2]
@@ -123,6 +125,7 @@ def test_a_kept_channel_the_service_closed_meanwhile_sends_the_request_again(tmp
 
         svc = await asyncio.start_server(handle, "127.0.0.1", 0)
         async with tunnel(tmp_path, MappingConfig("a", "http", server_addr(svc), domain="a.test")) as (srv, cli):
+            srv.kept_channels.idle_timeout = 60  # (a slow machine must not age them out between steps)
             addr = srv.addresses["http"]
             get = b"GET /%d HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
             assert (await raw_exchange(addr, get % 1)).endswith(b"\r\n\r\nok")
@@ -175,7 +178,8 @@ def test_a_channel_is_not_kept_unless_the_service_expects_more(tmp_path, case) -
                    "cut-body": b"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\nConnection: close\r\n"
                                b"\r\n" + b"x" * 10,
                    "ntlm-answer": b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
-                   "negotiate-request": b"GET / HTTP/1.1\r\nHost: a.test\r\nAuthorization: Negotiate YIIx\r\n\r\n"}[case]
+                   "negotiate-request": b"GET / HTTP/1.1\r\nHost: a.test\r\nAuthorization: Negotiate YIIx\r\n"
+                                        b"\r\n"}[case]
             r, w = await asyncio.open_connection(*addr)
             w.write(req)
             head = await asyncio.wait_for(r.readuntil(b"ok"), 10)
@@ -259,6 +263,7 @@ def test_an_https_client_per_request_gets_its_own_answer_through_a_kept_channel(
     async def main() -> None:
         svc = await tagged_http("A")
         async with tunnel(tmp_path, MappingConfig("a", "https", server_addr(svc), domain="a.test")) as (srv, cli):
+            srv.kept_channels.idle_timeout = 60  # (a slow machine must not age them out between steps)
             ctx = ssl.create_default_context(cafile=str(tmp_path / "m.crt"))
             addr = srv.addresses["https"]
 
@@ -303,6 +308,7 @@ def test_each_public_client_on_a_kept_channel_is_named_in_traffic_and_inspector(
         try:
             await cli.wait_connected(10)
             await until(lambda: srv.router.for_host("http", "a.test"), "mapping announced")
+            srv.kept_channels.idle_timeout = 60
             callers = []
             for i in range(4):
                 r, w = await asyncio.open_connection(*srv.addresses["http"])
