@@ -291,24 +291,14 @@ def test_each_public_client_on_a_kept_channel_is_named_in_traffic_and_inspector(
     """The server announces every new public connection on a kept channel (Create flagged AGAIN):
     the client's traffic row and the inspector's captured requests name who is calling now, not
     the channel's first caller."""
-    from core.client import CenterClient
-    from core.config import ClientConfig, ServerConfig
     from core.inspect.ring import CaptureRing
-    from core.server import CenterServer
 
     async def main() -> None:
         svc = await tagged_http("A")
-        srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p", map_http_bind="127.0.0.1:0"))
-        await srv.start()
         ring = CaptureRing()
-        cli = CenterClient(ClientConfig(server="%s:%d" % srv.addresses["center"], username="u", password="p",
-                                        mappings=[MappingConfig("a", "http", server_addr(svc), domain="a.test")]),
-                           capture=ring)
-        await cli.start()
-        try:
-            await cli.wait_connected(10)
-            await until(lambda: srv.router.for_host("http", "a.test"), "mapping announced")
-            srv.kept_channels.idle_timeout = 60
+        async with tunnel(tmp_path, MappingConfig("a", "http", server_addr(svc), domain="a.test"),
+                          capture=ring) as (srv, cli):
+            srv.kept_channels.idle_timeout = 60  # (a slow machine must not age them out between steps)
             callers = []
             for i in range(4):
                 r, w = await asyncio.open_connection(*srv.addresses["http"])
@@ -322,9 +312,6 @@ def test_each_public_client_on_a_kept_channel_is_named_in_traffic_and_inspector(
             assert svc.conns == 1 and srv.kept_channels.reused == 3
             await until(lambda: len(ring) == 4, "four requests captured")
             assert [(ex.uri, ex.remote_addr) for ex in ring.items()] == [(f"/{i}", c) for i, c in enumerate(callers)]
-        finally:
-            await cli.stop()
-            await srv.stop()
-            svc.close()
+        svc.close()
 
     run(main(), 60)

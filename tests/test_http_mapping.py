@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from _servers import HttpTarget
-from _util import curl, run, until
+from _util import curl, run, server_addr, until
 from core.client import CenterClient
 from core.config import ClientConfig, MappingConfig, ServerConfig, parse_header_rule
 from core.server import CenterServer
@@ -15,13 +15,13 @@ from core.server import CenterServer
 pytestmark = pytest.mark.timeout(90)
 
 
-async def start(target: HttpTarget, headers: list[str], **server_kw):
+async def start(local_addr: str, headers: list[str], **server_kw):
     srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p",
                                     map_http_bind="127.0.0.1:0", **server_kw))
     await srv.start()
     cli = CenterClient(ClientConfig(
         server="%s:%d" % srv.addresses["center"], username="u", password="p",
-        mappings=[MappingConfig(name="web", mode="http", local_addr=target.authority, domain="app.test",
+        mappings=[MappingConfig(name="web", mode="http", local_addr=local_addr, domain="app.test",
                                 headers=[parse_header_rule(h) for h in headers])]))
     await cli.start()
     await cli.wait_connected(10)
@@ -34,7 +34,7 @@ async def start(target: HttpTarget, headers: list[str], **server_kw):
 def test_http_mapping_by_host_with_curl(rules: list[str]) -> None:
     async def main() -> None:
         with HttpTarget() as target:
-            srv, cli = await start(target, rules)
+            srv, cli = await start(target.authority, rules)
             try:
                 host, port = srv.addresses["http"]
                 base = f"http://{host}:{port}"
@@ -87,17 +87,8 @@ def test_a_service_that_closes_after_answering_leaves_no_channel_open() -> None:
             w.close()
 
         svc = await asyncio.start_server(handle, "127.0.0.1", 0)
-        srv = CenterServer(ServerConfig(bind="127.0.0.1:0", username="u", password="p", map_http_bind="127.0.0.1:0"))
-        await srv.start()
-        cli = CenterClient(ClientConfig(
-            server="%s:%d" % srv.addresses["center"], username="u", password="p",
-            mappings=[MappingConfig(name="web", mode="http", domain="app.test",
-                                    local_addr="127.0.0.1:%d" % svc.sockets[0].getsockname()[1])]))
-        await cli.start()
+        srv, cli = await start(server_addr(svc), [])
         try:
-            await cli.wait_connected(10)
-            await until(lambda: srv.router.for_host("http", "app.test"), "mapping announced")
-
             def live(stats) -> int:  # type: ignore[no-untyped-def]
                 return len([c for c in stats.snapshot().channels if not c.ended])
 
@@ -121,7 +112,7 @@ def test_a_service_that_closes_after_answering_leaves_no_channel_open() -> None:
 def test_local_service_down_reports_close_reason() -> None:
     async def main() -> None:
         with HttpTarget() as target:
-            srv, cli = await start(target, [])
+            srv, cli = await start(target.authority, [])
             target.stop()
             try:
                 host, port = srv.addresses["http"]
@@ -164,7 +155,7 @@ def test_deadlines_of_a_keep_alive_connection() -> None:
     an idle connection goes after http_keepalive_timeout."""
     async def main() -> None:
         with HttpTarget() as target:
-            srv, cli = await start(target, [], http_head_timeout=1.0, http_keepalive_timeout=3.0)
+            srv, cli = await start(target.authority, [], http_head_timeout=1.0, http_keepalive_timeout=3.0)
             try:
                 r, w = await asyncio.open_connection(*srv.addresses["http"])
                 w.write(b"GET /one HTTP/1.1\r\nHost: app.test\r\n\r\n")

@@ -26,8 +26,9 @@ RULES = ["proxy x-forward-for {client_ip}", "+ x-via wmproxy-gui"]
 
 
 @contextlib.asynccontextmanager
-async def tunnel(tmp_path: Path, *mappings: MappingConfig):
-    """Server (http + https mapping ports, a mapping cert for *.test) and a client with ``mappings``."""
+async def tunnel(tmp_path: Path, *mappings: MappingConfig, capture=None):  # type: ignore[no-untyped-def]
+    """Server (http + https mapping ports, a mapping cert for *.test) and a client with ``mappings``
+    (``capture``: the client's request inspector store)."""
     cert_pem, key_pem = tls.generate_cert("mapping", ["a.test", "b.test", "*.test", "localhost"], ["127.0.0.1"])
     (tmp_path / "m.crt").write_bytes(cert_pem)
     (tmp_path / "m.key").write_bytes(key_pem)
@@ -36,7 +37,7 @@ async def tunnel(tmp_path: Path, *mappings: MappingConfig):
                                     map_key=str(tmp_path / "m.key")))
     await srv.start()
     cli = CenterClient(ClientConfig(server="%s:%d" % srv.addresses["center"], username="u", password="p",
-                                    mappings=list(mappings)))
+                                    mappings=list(mappings)), capture=capture)
     await cli.start()
     try:
         await cli.wait_connected(10)
