@@ -49,7 +49,7 @@ class IdleChannels:
         self._idle: dict[int, list["Upstream"]] = {}  # id(route) -> its kept channels, oldest first
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.reused = 0  # channels taken again (for tests and the bench's reading)
+        self.reused = 0  # channels taken again so far (what the tests check)
 
     def __len__(self) -> int:
         return self._count
